@@ -1,0 +1,1 @@
+"""Database metadata, engine and unit of work."""

@@ -1,0 +1,44 @@
+"""Every table, imported so that `core.db.metadata.metadata` is complete."""
+
+from core.db.tables.content import content, content_uploads, content_versions
+from core.db.tables.fleet import (
+    device_claims,
+    device_groups,
+    device_refresh_tokens,
+    device_status_transitions,
+    devices,
+    stores,
+)
+from core.db.tables.identity import user_refresh_tokens, users
+from core.db.tables.operations import audit_log, incidents
+from core.db.tables.proof_of_play import proof_of_play_aggregate_daily, proof_of_play_events
+from core.db.tables.scheduling import (
+    campaigns,
+    playlist_items,
+    playlists,
+    playout_plans,
+    schedules,
+)
+
+__all__ = [
+    "audit_log",
+    "campaigns",
+    "content",
+    "content_uploads",
+    "content_versions",
+    "device_claims",
+    "device_groups",
+    "device_refresh_tokens",
+    "device_status_transitions",
+    "devices",
+    "incidents",
+    "playlist_items",
+    "playlists",
+    "playout_plans",
+    "proof_of_play_aggregate_daily",
+    "proof_of_play_events",
+    "schedules",
+    "stores",
+    "user_refresh_tokens",
+    "users",
+]

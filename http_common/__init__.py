@@ -1,0 +1,1 @@
+"""Starlette pieces shared by the two HTTP edges (admin API and device edge)."""

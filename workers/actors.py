@@ -1,0 +1,19 @@
+"""Actor registry: importing this module registers every actor on the configured broker.
+
+`dramatiq workers.actors` runs them. Actors are thin: they take ids, call a core service, and
+are idempotent because delivery is at-least-once.
+"""
+
+from __future__ import annotations
+
+import dramatiq
+
+import workers.broker  # noqa: F401 - the broker must be set before actors are declared
+from workers.runtime import services
+
+
+@dramatiq.actor(queue_name="maintenance", max_retries=3, time_limit=60_000)
+async def heartbeat_self_check() -> None:
+    """A no-op round trip through PostgreSQL and Redis, scheduled to prove the worker lives."""
+    svc = await services()
+    await svc.redis.set(svc.keys.key("worker", "last_self_check"), svc.clock.now().isoformat())

@@ -1,0 +1,21 @@
+"""One `Services` per worker process, created lazily on the AsyncIO middleware's loop."""
+
+from __future__ import annotations
+
+from core.bootstrap import Services, build_services
+from core.config import get_settings
+
+_services: Services | None = None
+
+
+async def services() -> Services:
+    global _services
+    if _services is None:
+        _services = build_services(get_settings())
+    return _services
+
+
+def override_services(value: Services | None) -> None:
+    """Tests point actors at their own databases."""
+    global _services
+    _services = value
