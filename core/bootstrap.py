@@ -17,6 +17,8 @@ from core.config import Settings
 from core.db.engine import create_engine
 from core.db.uow import UnitOfWork
 from core.redis_client import Keys, create_redis
+from core.storage import ObjectStorage
+from core.storage.factory import create_storage
 
 
 class MissingServiceURL(RuntimeError):
@@ -29,12 +31,14 @@ class Services:
     engine: AsyncEngine
     redis: aioredis.Redis
     keys: Keys
+    storage: ObjectStorage
     clock: Clock = field(default_factory=SystemClock)
 
     def uow(self) -> UnitOfWork:
         return UnitOfWork(self.engine)
 
     async def close(self) -> None:
+        await self.storage.aclose()
         await self.redis.aclose()
         await self.engine.dispose()
 
@@ -49,6 +53,7 @@ def build_services(settings: Settings, *, clock: Clock | None = None) -> Service
         engine=create_engine(settings.database_url),
         redis=create_redis(settings.redis_url),
         keys=Keys(settings.redis_key_prefix),
+        storage=create_storage(settings),
         clock=clock or SystemClock(),
     )
 
