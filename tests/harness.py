@@ -9,7 +9,9 @@ from __future__ import annotations
 
 import asyncio
 import os
+import shutil
 import socket
+import tempfile
 import uuid
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
@@ -46,8 +48,11 @@ class ServiceURLs:
 def discover() -> ServiceURLs:
     pg = os.environ.get("TEST_DATABASE_URL") or os.environ.get("DATABASE_URL")
     rd = os.environ.get("TEST_REDIS_URL") or os.environ.get("REDIS_URL")
-    stoppers: list[Callable[[], None]] = []
-    data_dir = ROOT / ".data" / "test-embedded"
+    # A private directory per run, removed last (stop() runs stoppers in reverse).
+    data_dir = Path(tempfile.mkdtemp(prefix="signage-test-embedded-")) / "data"
+    stoppers: list[Callable[[], None]] = [
+        lambda: shutil.rmtree(data_dir.parent, ignore_errors=True)
+    ]
     if not pg:
         if _port_open("127.0.0.1", 5432):
             pg = "postgresql://postgres@127.0.0.1:5432/postgres"

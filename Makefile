@@ -1,0 +1,66 @@
+# alive-signage: the two commands a newcomer needs are `make run` and `make test`.
+# Needs GNU make and python3 >= 3.11; everything else is installed into .venv.
+
+PYTHON ?= python3
+VENV ?= .venv
+BIN := $(VENV)/bin
+# Touched after a successful install: the venv is reinstalled only when pyproject.toml changes.
+STAMP := $(VENV)/.installed-stamp
+PYTEST_ARGS ?=
+BENCH_ARGS ?=
+
+.DEFAULT_GOAL := help
+.PHONY: help venv run test lint fmt schema schema-check bench clean-venv
+
+help:
+	@echo "make run           start the whole stack (embedded PostgreSQL/Redis unless DATABASE_URL/REDIS_URL are set)"
+	@echo "make test          run the test suite (PYTEST_ARGS='-k name -x' to narrow it)"
+	@echo "make lint          ruff check, ruff format --check, mypy --strict core"
+	@echo "make fmt           format and auto-fix with ruff"
+	@echo "make schema        regenerate schema.graphql from the code"
+	@echo "make schema-check  fail if schema.graphql differs from the code"
+	@echo "make bench         run the benchmarks (BENCH_ARGS are passed on)"
+
+venv: $(STAMP)
+
+$(BIN)/python:
+	@$(PYTHON) -c 'import sys; sys.exit(0 if sys.version_info >= (3, 11) else "alive-signage needs Python >= 3.11, found " + sys.version.split()[0])'
+	$(PYTHON) -m venv $(VENV)
+
+$(STAMP): pyproject.toml | $(BIN)/python
+	$(BIN)/python -m pip install -e '.[dev,embedded]'
+	@touch $@
+
+run: venv
+	$(BIN)/signage up
+
+test: venv
+	$(BIN)/pytest $(PYTEST_ARGS)
+
+lint: venv
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
+	$(BIN)/mypy --strict core
+
+fmt: venv
+	$(BIN)/ruff format .
+	$(BIN)/ruff check --fix .
+
+# schema.graphql is exported from the code; CI fails when the committed file drifts.
+EXPORT_SCHEMA := $(BIN)/strawberry export-schema graphql_api.schema:schema
+
+schema: venv
+	$(EXPORT_SCHEMA) > schema.graphql.tmp
+	mv schema.graphql.tmp schema.graphql
+
+schema-check: venv
+	@tmp=$$(mktemp); trap 'rm -f "$$tmp"' EXIT; \
+	$(EXPORT_SCHEMA) > "$$tmp" || exit 1; \
+	if diff -u schema.graphql "$$tmp"; then echo "schema.graphql is up to date"; \
+	else echo "schema.graphql is out of date: run 'make schema' and commit it"; exit 1; fi
+
+bench: venv
+	$(BIN)/python bench/run_all.py $(BENCH_ARGS)
+
+clean-venv:
+	rm -rf $(VENV)

@@ -1,0 +1,142 @@
+"""The stack's long-running processes: how each one is started, and a small supervisor.
+
+The CLI never imports the apps (Starlette, Strawberry, Dramatiq): it starts them by module
+name, so `signage` stays light and every process gets a clean interpreter.
+
+Each child runs in its own session. A Ctrl-C in the terminal therefore reaches only
+`signage up`, which then stops the children in order and waits for them, instead of every
+process receiving SIGINT at once while the databases shut down underneath them. Stopping a
+child also sweeps its whole process group, so the Dramatiq worker's forked processes cannot
+outlive it.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import ctypes
+import os
+import signal
+import subprocess
+import sys
+import time
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, field
+
+from core.config import Settings
+
+_PR_SET_PDEATHSIG = 1
+
+APP_FACTORIES = {
+    "api": "graphql_api.app:create_app",
+    "edge": "device_edge.app:create_app",
+}
+
+
+def process_argv(kind: str, settings: Settings, extra: Sequence[str] = ()) -> list[str]:
+    """The command line of one process kind: api, edge, worker or scheduler."""
+    python = sys.executable
+    if kind in APP_FACTORIES:
+        host, port = (
+            (settings.api_host, settings.api_port)
+            if kind == "api"
+            else (settings.edge_host, settings.edge_port)
+        )
+        argv = [python, "-m", "uvicorn", "--factory", APP_FACTORIES[kind]]
+        # "--lifespan on": a failing start-up (bad settings) exits instead of serving errors.
+        argv += ["--host", host, "--port", str(port), "--lifespan", "on"]
+    elif kind == "worker":
+        argv = [python, "-m", "dramatiq", "workers.actors"]
+    elif kind == "scheduler":
+        argv = [python, "-m", "workers.scheduler"]
+    else:
+        raise ValueError(f"unknown process kind {kind!r}")
+    return [*argv, *extra]
+
+
+@dataclass
+class Child:
+    name: str
+    argv: list[str]
+    process: subprocess.Popen[bytes]
+
+    @property
+    def pid(self) -> int:
+        return self.process.pid
+
+
+@dataclass
+class Supervisor:
+    env: Mapping[str, str]
+    children: list[Child] = field(default_factory=list)
+
+    def start(self, name: str, argv: list[str]) -> Child:
+        process = subprocess.Popen(  # noqa: S603 - argv is built by process_argv
+            argv,
+            env=dict(self.env),
+            stdin=subprocess.DEVNULL,
+            start_new_session=True,
+            preexec_fn=_die_with_parent(),  # safe: no other threads run while we spawn
+        )
+        child = Child(name, argv, process)
+        self.children.append(child)
+        return child
+
+    def first_exited(self) -> Child | None:
+        for child in self.children:
+            if child.process.poll() is not None:
+                return child
+        return None
+
+    def stop_all(self, timeout_s: float = 20.0) -> dict[str, int]:
+        """SIGTERM everyone (last started first), wait, then kill stragglers; exit codes."""
+        for child in reversed(self.children):
+            if child.process.poll() is None:
+                _signal_quietly(child.process, signal.SIGTERM)
+        deadline = time.monotonic() + timeout_s
+        codes: dict[str, int] = {}
+        for child in reversed(self.children):
+            remaining = max(deadline - time.monotonic(), 0.1)
+            try:
+                codes[child.name] = child.process.wait(timeout=remaining)
+            except subprocess.TimeoutExpired:
+                print(f"signage: {child.name} did not stop in {timeout_s:.0f}s; killing it")
+                _kill_group(child.pid)
+                codes[child.name] = child.process.wait()
+            _kill_group(child.pid)  # forked helpers that outlived their leader
+        self.children.clear()
+        return codes
+
+
+def _die_with_parent() -> Callable[[], None] | None:
+    """On Linux, ask the kernel to SIGTERM the child if `signage up` itself is killed -9.
+
+    The children live in their own sessions, so without this a killed supervisor would leave
+    them serving on their ports. libc is resolved here, before fork; the returned function runs
+    in the child between fork and exec and only makes async-signal-safe calls.
+    """
+    if not sys.platform.startswith("linux"):
+        return None
+    prctl = ctypes.CDLL(None, use_errno=True).prctl
+    parent = os.getpid()
+
+    def arm() -> None:
+        prctl(_PR_SET_PDEATHSIG, signal.SIGTERM)
+        if os.getppid() != parent:  # the parent died before the request took effect
+            os._exit(1)
+
+    return arm
+
+
+def stopped_cleanly(code: int) -> bool:
+    """0, or death by the SIGTERM we sent (uvicorn re-raises it after a graceful shutdown)."""
+    return code in (0, -signal.SIGTERM)
+
+
+def _signal_quietly(process: subprocess.Popen[bytes], sig: signal.Signals) -> None:
+    with contextlib.suppress(ProcessLookupError):
+        process.send_signal(sig)
+
+
+def _kill_group(pgid: int) -> None:
+    with contextlib.suppress(ProcessLookupError, PermissionError):
+        os.killpg(pgid, signal.SIGKILL)

@@ -1,0 +1,186 @@
+"""Playlist use cases: create, rename, attach to a campaign, delete."""
+
+from __future__ import annotations
+
+import dataclasses
+import uuid
+
+import sqlalchemy as sa
+from sqlalchemy.ext.asyncio import AsyncConnection
+
+from core.audit.service import record
+from core.bootstrap import Services
+from core.content.validation import FieldErrors, clean_name
+from core.db.tables import campaigns, device_groups, playlists, schedules
+from core.errors import Conflict, NotFound
+from core.identity.actor import Actor, Permission
+from core.playlists.models import Playlist
+from core.schedules.changes import notify_plan_inputs_changed
+
+
+class PlaylistInUse(Conflict):
+    code = "playlist_in_use"
+
+
+async def lock_playlist(conn: AsyncConnection, playlist_id: uuid.UUID, *, field: str) -> Playlist:
+    """Row-lock the playlist: every change to it or its items is serialised on this lock."""
+    row = (
+        await conn.execute(
+            sa.select(playlists).where(playlists.c.id == playlist_id).with_for_update()
+        )
+    ).one_or_none()
+    if row is None:
+        raise NotFound("playlist not found", field=field)
+    return Playlist.from_row(row)
+
+
+async def _require_campaign(conn: AsyncConnection, campaign_id: uuid.UUID | None) -> None:
+    if campaign_id is None:
+        return
+    found = (
+        await conn.execute(sa.select(campaigns.c.id).where(campaigns.c.id == campaign_id))
+    ).scalar_one_or_none()
+    if found is None:
+        raise NotFound("campaign not found", field="campaignId")
+
+
+async def create_playlist(
+    services: Services, actor: Actor, *, name: str, campaign_id: uuid.UUID | None = None
+) -> Playlist:
+    actor.require(Permission.MANAGE_FLEET)
+    errors = FieldErrors()
+    clean = clean_name(errors, name)
+    errors.raise_if_any()
+    now = services.clock.now()
+    async with services.uow() as uow:
+        await _require_campaign(uow.conn, campaign_id)
+        row = (
+            await uow.conn.execute(
+                sa.insert(playlists)
+                .values(name=clean, campaign_id=campaign_id, created_at=now, updated_at=now)
+                .returning(playlists)
+            )
+        ).one()
+        created = Playlist.from_row(row)
+        await record(
+            uow.conn,
+            actor,
+            action="playlist.create",
+            target_type="playlist",
+            target_id=created.id,
+            after=dataclasses.asdict(created),
+        )
+        await uow.commit()
+    return created
+
+
+async def _update(
+    services: Services,
+    actor: Actor,
+    playlist_id: uuid.UUID,
+    *,
+    action: str,
+    values: dict[str, object],
+    affects_plans: bool,
+) -> Playlist:
+    async with services.uow() as uow:
+        before = await lock_playlist(uow.conn, playlist_id, field="id")
+        campaign_id = values.get("campaign_id")
+        if isinstance(campaign_id, uuid.UUID):
+            await _require_campaign(uow.conn, campaign_id)
+        row = (
+            await uow.conn.execute(
+                sa.update(playlists)
+                .where(playlists.c.id == playlist_id)
+                .values(**values, updated_at=services.clock.now())
+                .returning(playlists)
+            )
+        ).one()
+        after = Playlist.from_row(row)
+        await record(
+            uow.conn,
+            actor,
+            action=action,
+            target_type="playlist",
+            target_id=playlist_id,
+            before=dataclasses.asdict(before),
+            after=dataclasses.asdict(after),
+        )
+        if affects_plans:
+            notify_plan_inputs_changed(
+                uow, "playlist", [playlist_id], redis=services.redis, keys=services.keys
+            )
+        await uow.commit()
+    return after
+
+
+async def rename_playlist(
+    services: Services, actor: Actor, playlist_id: uuid.UUID, *, name: str
+) -> Playlist:
+    actor.require(Permission.MANAGE_FLEET)
+    errors = FieldErrors()
+    clean = clean_name(errors, name)
+    errors.raise_if_any()
+    return await _update(
+        services,
+        actor,
+        playlist_id,
+        action="playlist.rename",
+        values={"name": clean},
+        affects_plans=False,
+    )
+
+
+async def set_playlist_campaign(
+    services: Services, actor: Actor, playlist_id: uuid.UUID, *, campaign_id: uuid.UUID | None
+) -> Playlist:
+    """Attach to a campaign, or detach with None (proof-of-play credits the campaign)."""
+    actor.require(Permission.MANAGE_FLEET)
+    return await _update(
+        services,
+        actor,
+        playlist_id,
+        action="playlist.set_campaign",
+        values={"campaign_id": campaign_id},
+        affects_plans=True,
+    )
+
+
+async def delete_playlist(services: Services, actor: Actor, playlist_id: uuid.UUID) -> Playlist:
+    """Refused while schedules or group defaults use it: deleting would silently cascade
+    into schedules (FK CASCADE) and blank screens."""
+    actor.require(Permission.MANAGE_FLEET)
+    async with services.uow() as uow:
+        before = await lock_playlist(uow.conn, playlist_id, field="id")
+        used_by_schedules = (
+            await uow.conn.execute(
+                sa.select(sa.func.count()).where(schedules.c.playlist_id == playlist_id)
+            )
+        ).scalar_one()
+        used_by_groups = (
+            await uow.conn.execute(
+                sa.select(sa.func.count()).where(device_groups.c.default_playlist_id == playlist_id)
+            )
+        ).scalar_one()
+        if used_by_schedules or used_by_groups:
+            raise PlaylistInUse(
+                f"the playlist is used by {used_by_schedules} schedule(s) and is the default "
+                f"of {used_by_groups} group(s)",
+                field="id",
+                details={
+                    "code": "in_use",  # the API's error code for this conflict
+                    "schedules": used_by_schedules,
+                    "groups": used_by_groups,
+                },
+            )
+        await uow.conn.execute(sa.delete(playlists).where(playlists.c.id == playlist_id))
+        await record(
+            uow.conn,
+            actor,
+            action="playlist.delete",
+            target_type="playlist",
+            target_id=playlist_id,
+            before=dataclasses.asdict(before),
+        )
+        await uow.commit()
+    return before

@@ -1,0 +1,182 @@
+"""Schedule use cases: create, replace, enable/disable, delete, and the listing.
+
+Each change announces the schedule and the targets it reaches (old and new), so the planner
+knows which devices to recompute even after the schedule row is gone.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import uuid
+from collections.abc import Iterable
+from typing import Any
+
+import sqlalchemy as sa
+from sqlalchemy.ext.asyncio import AsyncConnection
+
+from core.audit.service import record
+from core.bootstrap import Services
+from core.db.enums import TargetType
+from core.db.tables import schedules
+from core.db.uow import UnitOfWork
+from core.errors import NotFound
+from core.identity.actor import Actor, Permission
+from core.schedules.changes import notify_plan_inputs_changed
+from core.schedules.models import Schedule, ScheduleFilter, ScheduleInput
+from core.schedules.validation import check_references, validated_values
+
+
+def _announce(services: Services, uow: UnitOfWork, affected: Iterable[Schedule]) -> None:
+    by_kind: dict[str, set[uuid.UUID]] = {"schedule": set(), "device": set(), "group": set()}
+    for schedule in affected:
+        by_kind["schedule"].add(schedule.id)
+        target_kind = "device" if schedule.target_type is TargetType.DEVICE else "group"
+        by_kind[target_kind].add(schedule.target_id)
+    for kind, ids in by_kind.items():
+        if ids:
+            notify_plan_inputs_changed(
+                uow, kind, sorted(ids), redis=services.redis, keys=services.keys
+            )
+
+
+async def _locked(conn: AsyncConnection, schedule_id: uuid.UUID) -> Schedule:
+    row = (
+        await conn.execute(
+            sa.select(schedules).where(schedules.c.id == schedule_id).with_for_update()
+        )
+    ).one_or_none()
+    if row is None:
+        raise NotFound("schedule not found", field="id")
+    return Schedule.from_row(row)
+
+
+async def create_schedule(services: Services, actor: Actor, data: ScheduleInput) -> Schedule:
+    actor.require(Permission.MANAGE_FLEET)
+    values = validated_values(data)
+    now = services.clock.now()
+    async with services.uow() as uow:
+        await check_references(uow.conn, values)
+        row = (
+            await uow.conn.execute(
+                sa.insert(schedules)
+                .values(**values, created_at=now, updated_at=now)
+                .returning(schedules)
+            )
+        ).one()
+        created = Schedule.from_row(row)
+        await record(
+            uow.conn,
+            actor,
+            action="schedule.create",
+            target_type="schedule",
+            target_id=created.id,
+            after=dataclasses.asdict(created),
+        )
+        _announce(services, uow, [created])
+        await uow.commit()
+    return created
+
+
+async def update_schedule(
+    services: Services, actor: Actor, schedule_id: uuid.UUID, data: ScheduleInput
+) -> Schedule:
+    actor.require(Permission.MANAGE_FLEET)
+    values = validated_values(data)
+    async with services.uow() as uow:
+        before = await _locked(uow.conn, schedule_id)
+        await check_references(uow.conn, values)
+        after = await _write(services, uow, schedule_id, values)
+        await record(
+            uow.conn,
+            actor,
+            action="schedule.update",
+            target_type="schedule",
+            target_id=schedule_id,
+            before=dataclasses.asdict(before),
+            after=dataclasses.asdict(after),
+        )
+        _announce(services, uow, [before, after])
+        await uow.commit()
+    return after
+
+
+async def set_schedule_enabled(
+    services: Services, actor: Actor, schedule_id: uuid.UUID, *, enabled: bool
+) -> Schedule:
+    actor.require(Permission.MANAGE_FLEET)
+    async with services.uow() as uow:
+        before = await _locked(uow.conn, schedule_id)
+        after = await _write(services, uow, schedule_id, {"enabled": enabled})
+        await record(
+            uow.conn,
+            actor,
+            action="schedule.enable" if enabled else "schedule.disable",
+            target_type="schedule",
+            target_id=schedule_id,
+            before={"enabled": before.enabled},
+            after={"enabled": after.enabled},
+        )
+        if before.enabled != after.enabled:
+            _announce(services, uow, [after])
+        await uow.commit()
+    return after
+
+
+async def delete_schedule(services: Services, actor: Actor, schedule_id: uuid.UUID) -> Schedule:
+    actor.require(Permission.MANAGE_FLEET)
+    async with services.uow() as uow:
+        before = await _locked(uow.conn, schedule_id)
+        await uow.conn.execute(sa.delete(schedules).where(schedules.c.id == schedule_id))
+        await record(
+            uow.conn,
+            actor,
+            action="schedule.delete",
+            target_type="schedule",
+            target_id=schedule_id,
+            before=dataclasses.asdict(before),
+        )
+        _announce(services, uow, [before])
+        await uow.commit()
+    return before
+
+
+async def _write(
+    services: Services, uow: UnitOfWork, schedule_id: uuid.UUID, values: dict[str, object]
+) -> Schedule:
+    row = (
+        await uow.conn.execute(
+            sa.update(schedules)
+            .where(schedules.c.id == schedule_id)
+            .values(**values, updated_at=services.clock.now())
+            .returning(schedules)
+        )
+    ).one()
+    return Schedule.from_row(row)
+
+
+async def get_schedule(conn: AsyncConnection, schedule_id: uuid.UUID) -> Schedule:
+    row = (
+        await conn.execute(sa.select(schedules).where(schedules.c.id == schedule_id))
+    ).one_or_none()
+    if row is None:
+        raise NotFound("schedule not found", field="id")
+    return Schedule.from_row(row)
+
+
+SCHEDULE_SORT_NAME = sa.func.lower(schedules.c.name).label("sort_name")
+
+
+def schedules_query(flt: ScheduleFilter) -> sa.Select[Any]:
+    """Schedules matching `flt` with their `sort_name`, unordered: the caller pages it."""
+    query = sa.select(schedules, SCHEDULE_SORT_NAME)
+    if flt.target_type is not None:
+        query = query.where(schedules.c.target_type == flt.target_type.value)
+    if flt.target_id is not None:
+        query = query.where(schedules.c.target_id == flt.target_id)
+    if flt.playlist_id is not None:
+        query = query.where(schedules.c.playlist_id == flt.playlist_id)
+    if flt.campaign_id is not None:
+        query = query.where(schedules.c.campaign_id == flt.campaign_id)
+    if flt.enabled is not None:
+        query = query.where(schedules.c.enabled == flt.enabled)
+    return query
