@@ -78,6 +78,7 @@ class Settings(BaseSettings):
     claim_ttl_s: int = Field(default=900, alias="CLAIM_TTL_S", gt=0)
     claim_poll_interval_s: int = Field(default=5, alias="CLAIM_POLL_INTERVAL_S", gt=0)
     pop_retention_days: int = Field(default=400, alias="POP_RETENTION_DAYS", gt=0)
+    pop_clock_skew_s: int = Field(default=300, alias="POP_CLOCK_SKEW_S", gt=0)
     max_request_bytes: int = Field(default=1024 * 1024, alias="MAX_REQUEST_BYTES", gt=0)
 
     log_level: str = Field(default="INFO", alias="LOG_LEVEL")

@@ -1,15 +1,104 @@
-"""The console GraphQL schema, assembled from the domain modules."""
+"""The console GraphQL schema, assembled from the domain packages.
+
+Adding a domain: give it a `DOMAIN = DomainSchema(query=..., mutation=..., subscription=...)`
+in its package `__init__`, then add ONE import line and ONE entry to `DOMAINS` below.
+
+Protection (OWASP GraphQL cheat sheet): depth, alias and token limits on every operation;
+in production, introspection is disabled and unexpected errors are masked. Extensions are
+passed as classes or factories so each operation gets fresh instances.
+"""
 
 from __future__ import annotations
 
+from collections.abc import Callable
+from typing import Any
+
 import strawberry
+from strawberry.extensions import (
+    DisableIntrospection,
+    MaxAliasesLimiter,
+    MaxTokensLimiter,
+    QueryDepthLimiter,
+    SchemaExtension,
+)
+from strawberry.extensions.query_depth_limiter import IgnoreContext
+from strawberry.schema.config import StrawberryConfig
+from strawberry.tools import merge_types
+
+from graphql_api.audit import DOMAIN as audit
+from graphql_api.content import DOMAIN as content
+from graphql_api.domain import DomainSchema
+from graphql_api.errors import (
+    ERROR_TYPES,
+    EXCEPTION_HANDLERS,
+    DomainErrorCodes,
+    MaskUnexpectedErrors,
+)
+from graphql_api.fleet import DOMAIN as fleet
+from graphql_api.identity import DOMAIN as identity
+from graphql_api.monitoring import DOMAIN as monitoring
+from graphql_api.pairing import DOMAIN as pairing
+from graphql_api.plans import DOMAIN as plans
+from graphql_api.programming import DOMAIN as programming
+from graphql_api.relay import MAX_PAGE_SIZE
+from graphql_api.reports import DOMAIN as reports
+from graphql_api.scalars import SCALAR_MAP
+
+# --- domains: one import above and one entry here per domain ---------------------------------
+DOMAINS: list[DomainSchema] = [
+    identity,
+    fleet,
+    audit,
+    reports,
+    content,
+    programming,
+    monitoring,
+    plans,
+    pairing,
+]
+
+MAX_DEPTH = 10
+MAX_ALIASES = 15
+MAX_TOKENS = 2000
 
 
-@strawberry.type
-class Query:
-    @strawberry.field(description="Liveness of the API; always true.")
-    def ping(self) -> bool:
-        return True
+def _introspection_field(context: IgnoreContext) -> bool:
+    # GraphiQL's introspection query is deeper than any real operation; it is disabled in
+    # production, so it need not count against the depth limit in development.
+    return context.field_name.startswith("__")
 
 
-schema = strawberry.Schema(query=Query)
+def _merged(name: str, parts: list[type | None]) -> type | None:
+    present = tuple(part for part in parts if part is not None)
+    return merge_types(name, present) if present else None
+
+
+def build_schema(*, production: bool) -> strawberry.Schema:
+    extensions: list[type[SchemaExtension] | Callable[[], SchemaExtension]] = [
+        lambda: QueryDepthLimiter(max_depth=MAX_DEPTH, should_ignore=_introspection_field),
+        lambda: MaxAliasesLimiter(max_alias_count=MAX_ALIASES),
+        lambda: MaxTokensLimiter(max_token_count=MAX_TOKENS),
+        DomainErrorCodes,
+    ]
+    if production:
+        extensions += [DisableIntrospection, MaskUnexpectedErrors]
+    query = _merged("Query", [d.query for d in DOMAINS])
+    if query is None:
+        raise RuntimeError("no domain contributes a query")
+    extra_types: list[Any] = [*ERROR_TYPES]
+    for domain in DOMAINS:
+        extra_types.extend(domain.types)
+    return strawberry.Schema(
+        query=query,
+        mutation=_merged("Mutation", [d.mutation for d in DOMAINS]),
+        subscription=_merged("Subscription", [d.subscription for d in DOMAINS]),
+        types=extra_types,
+        extensions=extensions,
+        exception_handlers=EXCEPTION_HANDLERS,
+        config=StrawberryConfig(relay_max_results=MAX_PAGE_SIZE, scalar_map=SCALAR_MAP),
+    )
+
+
+# The development schema, for `strawberry export-schema graphql_api.schema:schema`. Apps build
+# their own with `build_schema(production=...)` from their settings.
+schema = build_schema(production=False)

@@ -9,6 +9,11 @@ from __future__ import annotations
 import dramatiq
 
 import workers.broker  # noqa: F401 - the broker must be set before actors are declared
+from workers import (
+    planning,  # noqa: F401 - registers the planning actors
+    pop_maintenance,  # noqa: F401 - registers maintain_pop_partitions
+)
+from workers.monitoring import sweep_devices  # noqa: F401 - registers the monitoring sweep
 from workers.runtime import services
 
 

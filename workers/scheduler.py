@@ -29,9 +29,18 @@ class Job:
 
 
 def jobs() -> list[Job]:
-    from workers import actors
+    from workers import actors, monitoring, planning, pop_maintenance
 
-    return [Job("worker-self-check", 60, actors.heartbeat_self_check.send)]
+    return [
+        Job("worker-self-check", 60, actors.heartbeat_self_check.send),
+        Job("monitoring-sweep", monitoring.SWEEP_EVERY_S, monitoring.sweep_devices.send),
+        Job(
+            "pop-partitions",
+            pop_maintenance.MAINTENANCE_EVERY_S,
+            pop_maintenance.maintain_pop_partitions.send,
+        ),
+        Job("plan-horizon-roll", planning.ROLL_EVERY_S, planning.roll_plan_horizons.send),
+    ]
 
 
 def run(stop: threading.Event) -> None:

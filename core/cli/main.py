@@ -5,6 +5,7 @@
     signage create-admin    create a console account
     signage api | edge | worker | scheduler   run one process (what containers run)
     signage check-config    say why the settings are unsafe for production
+    signage pop-rebuild     rebuild (or --verify-only) proof-of-play aggregates for a date range
 
 Exit codes: 0 success, 1 the command failed, 2 unusable configuration or arguments.
 """
@@ -77,6 +78,9 @@ def build_parser() -> argparse.ArgumentParser:
 
     check = commands.add_parser("check-config", help="explain what is unsafe for production")
     check.set_defaults(handler=_check_config)
+    from core.proof_of_play import cli as pop_cli
+
+    pop_cli.add_arguments(commands)
     return parser
 
 

@@ -15,6 +15,7 @@ import orjson
 import redis.asyncio as aioredis
 
 from core.db.uow import UnitOfWork
+from core.plans.triggers import plan_inputs_changed
 from core.redis_client import Keys
 
 CHANNEL = "plan-inputs"
@@ -33,10 +34,14 @@ def notify_plan_inputs_changed(
     keys: Keys,
 ) -> None:
     """Publish `{"kind", "ids"}` on the plan-inputs channel once `uow` has committed."""
-    message = orjson.dumps({"kind": kind, "ids": sorted({str(i) for i in ids})})
+    id_strings = sorted({str(i) for i in ids})
+    message = orjson.dumps({"kind": kind, "ids": id_strings})
     channel = plan_inputs_channel(keys)
 
     async def publish() -> None:
+        # The durable hand-off first: a Dramatiq message waits for a worker, a pub/sub
+        # message reaches only whoever listens right now.
+        await plan_inputs_changed(kind, id_strings)
         await redis.publish(channel, message)
 
     uow.after_commit(publish)

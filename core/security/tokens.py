@@ -11,6 +11,7 @@ from __future__ import annotations
 import hashlib
 import secrets
 import uuid
+from collections import OrderedDict
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from enum import StrEnum
@@ -65,11 +66,20 @@ def hash_secret(secret: str) -> str:
 
 
 class TokenService:
-    def __init__(self, settings: Settings, clock: Clock) -> None:
+    def __init__(self, settings: Settings, clock: Clock, *, verified_cache_size: int = 0) -> None:
+        """`verified_cache_size` > 0 remembers that many successfully verified tokens.
+
+        Why: a device presents the same access token on every request for its lifetime, and
+        signature and claim checks cost more than the rest of a heartbeat. Verification is a
+        pure function of the token string and the key set (fixed for the process), so a hit
+        only needs the expiry re-checked against the clock; failures are never remembered.
+        """
         self._keys = {kid: key.get_secret_value() for kid, key in settings.jwt_keys.items()}
         self._active_kid = settings.jwt_active_kid
         self._issuer = settings.jwt_issuer
         self._clock = clock
+        self._cache_size = verified_cache_size
+        self._verified: OrderedDict[tuple[str, TokenKind], VerifiedToken] = OrderedDict()
 
     def issue(
         self,
@@ -100,6 +110,21 @@ class TokenService:
         return token, expires
 
     def verify(self, token: str, kind: TokenKind) -> VerifiedToken:
+        if self._cache_size:
+            cached = self._verified.get((token, kind))
+            if cached is not None:
+                if self._clock.now() >= cached.expires_at:
+                    raise ExpiredToken("token expired")
+                self._verified.move_to_end((token, kind))
+                return cached
+        verified = self._verify(token, kind)
+        if self._cache_size:
+            self._verified[(token, kind)] = verified
+            if len(self._verified) > self._cache_size:
+                self._verified.popitem(last=False)
+        return verified
+
+    def _verify(self, token: str, kind: TokenKind) -> VerifiedToken:
         try:
             header = jwt.get_unverified_header(token)
         except jwt.PyJWTError as exc:

@@ -1,0 +1,165 @@
+"""Device credentials: a short-lived access JWT plus a rotating opaque refresh token.
+
+RFC 9700 §4.14.2: each refresh spends the presented token and issues its successor in the
+same family; presenting a spent token again means two parties hold the chain (theft), so
+every token of the device is revoked (epoch bump) and the device has to pair again.
+Refresh tokens are random 256-bit secrets stored only as sha256 hashes.
+"""
+
+from __future__ import annotations
+
+import uuid
+from dataclasses import dataclass
+from datetime import timedelta
+from typing import Any
+
+from sqlalchemy import insert, select, update
+from sqlalchemy.ext.asyncio import AsyncConnection
+
+from core.audit.service import record
+from core.bootstrap import Services
+from core.db.enums import DeviceStatus
+from core.db.tables import device_refresh_tokens, devices
+from core.db.uow import UnitOfWork
+from core.devices.token_epoch import revoke_device_tokens
+from core.errors import DomainError, Unauthenticated
+from core.identity.actor import Actor
+from core.security.tokens import TokenKind, TokenService, hash_secret, new_opaque_secret
+
+EPOCH_CLAIM = "epoch"
+STORE_CLAIM = "store_id"
+GROUP_CLAIM = "group_id"
+
+
+class InvalidRefreshToken(Unauthenticated):
+    code = "invalid_grant"
+
+
+class TokenRevoked(Unauthenticated):
+    """The token's epoch is not the device's current one (revoked, decommissioned, gone)."""
+
+    code = "token_revoked"
+
+
+@dataclass(frozen=True)
+class DeviceCredentials:
+    device_id: uuid.UUID
+    access_token: str
+    expires_in: int
+    refresh_token: str
+
+
+async def issue_credentials(
+    conn: AsyncConnection,
+    services: Services,
+    tokens: TokenService,
+    *,
+    device_id: uuid.UUID,
+    epoch: int,
+    store_id: uuid.UUID | None,
+    group_id: uuid.UUID | None,
+    family_id: uuid.UUID | None = None,
+    parent_id: uuid.UUID | None = None,
+) -> DeviceCredentials:
+    """Mint an access token and store the hash of a new refresh token (a new family if none)."""
+    ttl = services.settings.device_access_ttl_s
+    extra: dict[str, Any] = {EPOCH_CLAIM: epoch}
+    if store_id is not None:
+        extra[STORE_CLAIM] = str(store_id)
+    if group_id is not None:
+        extra[GROUP_CLAIM] = str(group_id)
+    access, _ = tokens.issue(TokenKind.DEVICE_ACCESS, str(device_id), ttl_s=ttl, extra=extra)
+    refresh = new_opaque_secret()
+    now = services.clock.now()
+    await conn.execute(
+        insert(device_refresh_tokens).values(
+            device_id=device_id,
+            token_hash=hash_secret(refresh),
+            family_id=family_id or uuid.uuid4(),
+            parent_id=parent_id,
+            expires_at=now + timedelta(seconds=services.settings.device_refresh_ttl_s),
+            created_at=now,
+        )
+    )
+    return DeviceCredentials(
+        device_id=device_id, access_token=access, expires_in=ttl, refresh_token=refresh
+    )
+
+
+async def refresh_credentials(
+    services: Services, tokens: TokenService, raw_token: str, *, client_ip: str | None
+) -> DeviceCredentials:
+    """Spend a refresh token for fresh credentials; reuse of a spent one revokes the device."""
+    async with services.uow() as uow:
+        outcome = await _rotate(uow, services, tokens, raw_token, client_ip)
+        await uow.commit()
+    # Raised only after COMMIT, so a detected reuse stays revoked and after-commit hooks
+    # (the epoch cache) run.
+    if isinstance(outcome, DomainError):
+        raise outcome
+    return outcome
+
+
+async def _rotate(
+    uow: UnitOfWork,
+    services: Services,
+    tokens: TokenService,
+    raw_token: str,
+    client_ip: str | None,
+) -> DeviceCredentials | DomainError:
+    conn, rt = uow.conn, device_refresh_tokens
+    row = (
+        await conn.execute(
+            select(
+                rt.c.id,
+                rt.c.device_id,
+                rt.c.family_id,
+                rt.c.expires_at,
+                rt.c.used_at,
+                rt.c.revoked_at,
+                devices.c.status,
+                devices.c.token_epoch,
+                devices.c.store_id,
+                devices.c.group_id,
+            )
+            .join(devices, devices.c.id == rt.c.device_id)
+            .where(rt.c.token_hash == hash_secret(raw_token))
+            .with_for_update(of=rt)
+        )
+    ).one_or_none()
+    if row is None:
+        return InvalidRefreshToken("unknown refresh token")
+    if row.revoked_at is not None:
+        return InvalidRefreshToken("refresh token revoked")
+    if row.used_at is not None:
+        await revoke_device_tokens(
+            uow, services.redis, services.keys, services.clock, row.device_id
+        )
+        await record(
+            conn,
+            Actor.anonymous(client_ip),
+            action="device.refresh_token_reused",
+            target_type="device",
+            target_id=row.device_id,
+            details={"family_id": str(row.family_id), "token_id": str(row.id)},
+            at=services.clock.now(),
+        )
+        return InvalidRefreshToken(
+            "refresh token already used; every token of this device is revoked"
+        )
+    if row.status == DeviceStatus.DECOMMISSIONED.value:
+        return InvalidRefreshToken("device is decommissioned")
+    if services.clock.now() >= row.expires_at:
+        return InvalidRefreshToken("refresh token expired")
+    await conn.execute(update(rt).where(rt.c.id == row.id).values(used_at=services.clock.now()))
+    return await issue_credentials(
+        conn,
+        services,
+        tokens,
+        device_id=row.device_id,
+        epoch=int(row.token_epoch),
+        store_id=row.store_id,
+        group_id=row.group_id,
+        family_id=row.family_id,
+        parent_id=row.id,
+    )

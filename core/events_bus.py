@@ -1,0 +1,236 @@
+"""Live events over Redis pub/sub, so a change seen by any process reaches every API process.
+
+Publishers (the device edge on heartbeats, the monitoring sweep, incident services) call
+`EventBus.publish` after COMMIT. Subscribers (GraphQL subscriptions) use
+`EventBus.subscribe(...)`, which fans out from ONE pub/sub connection per process and Redis
+client: the connection pattern-subscribes to every channel of this deployment
+(`keys.channel("*")`) while at least one local subscriber exists, and closes when the last
+one leaves. A thousand console tabs therefore cost one Redis connection, not a thousand.
+
+Messages are JSON objects. Pub/sub is fire-and-forget: a subscriber that is not connected
+misses events, so clients re-query state when they (re)subscribe. A subscriber that falls
+more than `queue_size` events behind gets `EventsLost` rather than a silently partial stream.
+
+Channel payloads (the contract between edge, workers and API):
+- `device-status`: {device_id, store_id, group_id, status, previous_status, last_seen_at}
+  (ids as strings or null, times ISO 8601), one per status CHANGE, built and published by
+  `core.devices.status_events` (heartbeats on the edge, the offline sweep). Extra keys are
+  allowed and ignored.
+- `incidents`: {event: opened|updated|resolved, incident: {...}} (see core.monitoring.events).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import re
+import weakref
+from collections.abc import AsyncIterator, Iterable, Mapping
+from contextlib import asynccontextmanager, suppress
+from dataclasses import dataclass, field
+from typing import Any
+
+import orjson
+import redis.asyncio as aioredis
+import structlog
+from redis.exceptions import RedisError
+
+from core.devices.status_events import CHANNEL_NAME as STATUS_CHANNEL_NAME
+from core.redis_client import Keys
+
+log = structlog.get_logger(__name__)
+
+DEVICE_STATUS = STATUS_CHANNEL_NAME  # published by core.devices.status_events
+INCIDENTS = "incidents"
+
+DEFAULT_QUEUE_SIZE = 1000
+_RECONNECT_DELAY_S = 0.5
+
+
+class EventsLost(RuntimeError):
+    """The subscriber fell too far behind and events were dropped."""
+
+
+@dataclass(frozen=True)
+class Event:
+    channel: str  # the short name, e.g. "device-status"
+    payload: dict[str, Any]
+
+
+def _dumps(payload: Mapping[str, Any]) -> bytes:
+    return orjson.dumps(payload, default=str)
+
+
+def _glob_escape(text: str) -> str:
+    return re.sub(r"([\\*?\[\]])", r"\\\1", text)
+
+
+@dataclass(eq=False)
+class Subscription:
+    channels: frozenset[str]
+    queue: asyncio.Queue[Event]
+    overflowed: bool = False
+
+    def __aiter__(self) -> Subscription:
+        return self
+
+    def drain(self) -> int:
+        """Discard the events already queued (a consumer that only needs "something
+        changed"); returns how many there were."""
+        if self.overflowed:
+            raise EventsLost("too many events arrived faster than they were consumed")
+        count = 0
+        while not self.queue.empty():
+            self.queue.get_nowait()
+            count += 1
+        return count
+
+    async def __anext__(self) -> Event:
+        if self.overflowed:
+            raise EventsLost("too many events arrived faster than they were consumed")
+        event = await self.queue.get()
+        if self.overflowed:
+            raise EventsLost("too many events arrived faster than they were consumed")
+        return event
+
+
+@dataclass(eq=False)
+class _Hub:
+    """One pattern subscription per Redis client, shared by every local subscriber."""
+
+    redis: aioredis.Redis
+    channel_prefix: str
+    subscribers: set[Subscription] = field(default_factory=set)
+    lock: asyncio.Lock = field(default_factory=asyncio.Lock)
+    pubsub: Any = None
+    task: asyncio.Task[None] | None = None
+
+    async def add(self, subscription: Subscription) -> None:
+        async with self.lock:
+            if self.task is None:
+                await self._start()
+            self.subscribers.add(subscription)
+
+    async def remove(self, subscription: Subscription) -> None:
+        self.subscribers.discard(subscription)  # at once, even if stopping is interrupted
+        async with self.lock:
+            if not self.subscribers and self.task is not None:
+                await self._stop()
+
+    async def _start(self) -> None:
+        pubsub: Any = self.redis.pubsub()  # redis-py leaves PubSub partly untyped
+        try:
+            await pubsub.psubscribe(_glob_escape(self.channel_prefix) + "*")
+            # Wait for the confirmation: events published after this point are delivered.
+            while True:
+                message = await pubsub.get_message(timeout=5.0)
+                if message is None:
+                    raise TimeoutError("Redis did not confirm the pub/sub subscription")
+                if message["type"] == "psubscribe":
+                    break
+        except BaseException:
+            await pubsub.aclose()
+            raise
+        self.pubsub = pubsub
+        self.task = asyncio.create_task(self._run(pubsub), name="events-bus-reader")
+
+    async def _stop(self) -> None:
+        task, pubsub = self.task, self.pubsub
+        self.task, self.pubsub = None, None
+        if task is not None:
+            task.cancel()
+            with suppress(asyncio.CancelledError):
+                await task
+        if pubsub is not None:
+            with suppress(RedisError, OSError):
+                await pubsub.aclose()
+
+    async def _run(self, pubsub: Any) -> None:
+        while True:
+            try:
+                message = await pubsub.get_message(ignore_subscribe_messages=True, timeout=None)
+                if message is not None and message.get("type") == "pmessage":
+                    self._dispatch(message["channel"], message["data"])
+            except (RedisError, OSError):
+                # redis-py reconnects and re-subscribes on the next call; events published
+                # meanwhile are lost, as pub/sub always loses them for absent subscribers.
+                log.warning("events bus connection lost; reconnecting")
+                await asyncio.sleep(_RECONNECT_DELAY_S)
+            except Exception:  # one bad message must not silence every subscriber
+                log.exception("events bus failed to dispatch a message")
+
+    def _dispatch(self, raw_channel: bytes | str, data: bytes | str) -> None:
+        channel = raw_channel.decode() if isinstance(raw_channel, bytes) else raw_channel
+        name = channel.removeprefix(self.channel_prefix)
+        try:
+            payload = orjson.loads(data)
+        except orjson.JSONDecodeError:
+            log.warning("ignoring a non-JSON event", channel=name)
+            return
+        if not isinstance(payload, dict):
+            log.warning("ignoring an event that is not a JSON object", channel=name)
+            return
+        event = Event(name, payload)
+        for subscription in list(self.subscribers):
+            if name not in subscription.channels or subscription.overflowed:
+                continue
+            try:
+                subscription.queue.put_nowait(event)
+            except asyncio.QueueFull:
+                subscription.overflowed = True
+                log.warning("subscriber overflowed; its stream ends", channel=name)
+
+
+_hubs: weakref.WeakKeyDictionary[aioredis.Redis, _Hub] = weakref.WeakKeyDictionary()
+
+
+class EventBus:
+    """Cheap to construct: the shared state lives in the per-Redis-client hub."""
+
+    def __init__(self, redis: aioredis.Redis, keys: Keys) -> None:
+        self.redis = redis
+        self.keys = keys
+
+    def _hub(self) -> _Hub:
+        hub = _hubs.get(self.redis)
+        if hub is None:
+            hub = _Hub(self.redis, self.keys.channel(""))
+            _hubs[self.redis] = hub
+        return hub
+
+    async def publish(self, channel: str, payload: Mapping[str, Any]) -> None:
+        await self.redis.publish(self.keys.channel(channel), _dumps(payload))
+
+    async def publish_many(self, channel: str, payloads: Iterable[Mapping[str, Any]]) -> int:
+        """Publish in pipelined batches: one round trip per batch, not per event."""
+        full = self.keys.channel(channel)
+        count = 0
+        async with self.redis.pipeline(transaction=False) as pipe:
+            for payload in payloads:
+                pipe.publish(full, _dumps(payload))
+                count += 1
+                if count % 1000 == 0:
+                    await pipe.execute()
+            await pipe.execute()
+        return count
+
+    @asynccontextmanager
+    async def subscribe(
+        self, *channels: str, queue_size: int = DEFAULT_QUEUE_SIZE
+    ) -> AsyncIterator[Subscription]:
+        """Receive events on the given short channel names until the block exits. Events
+        published after this returns are delivered."""
+        subscription = Subscription(frozenset(channels), asyncio.Queue(maxsize=queue_size))
+        hub = self._hub()
+        await hub.add(subscription)
+        try:
+            yield subscription
+        finally:
+            # Shielded: a subscriber cancelled twice must still release the shared connection.
+            await asyncio.shield(hub.remove(subscription))
+
+    def local_subscribers(self, channel: str) -> int:
+        """Subscribers in this process listening on `channel` (for tests and metrics)."""
+        hub = _hubs.get(self.redis)
+        if hub is None:
+            return 0
+        return sum(1 for sub in hub.subscribers if channel in sub.channels)

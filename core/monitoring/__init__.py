@@ -1,0 +1,1 @@
+"""Monitoring: offline detection, incidents and the fleet's live status (docs/monitoring.md)."""

@@ -1,0 +1,113 @@
+"""One JSON error shape for every 4xx and 5xx on the edge.
+
+    {"error": {"code": "<machine-readable>", "message": "<for people>", "details": {...}?}}
+
+Players branch on `code`, never on the message or the status alone. Domain errors from
+`core` carry their code and a status hint; Starlette's own 404/405 are translated; anything
+unexpected becomes a 500 `internal_error` whose body says nothing about the cause (the
+traceback goes to the server log only).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any
+
+import structlog
+from starlette.exceptions import HTTPException
+from starlette.requests import ClientDisconnect, Request
+from starlette.responses import Response
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+from core.errors import DomainError, RateLimited, Unauthenticated
+from device_edge.responses import ORJSONResponse
+
+log = structlog.get_logger(__name__)
+
+HTTP_CODES: dict[int, str] = {
+    400: "bad_request",
+    401: "unauthenticated",
+    403: "forbidden",
+    404: "not_found",
+    405: "method_not_allowed",
+    409: "conflict",
+    413: "payload_too_large",
+    415: "unsupported_media_type",
+    422: "validation_error",
+    429: "rate_limited",
+    500: "internal_error",
+    503: "unavailable",
+}
+
+
+def error_response(
+    status_code: int,
+    code: str,
+    message: str,
+    details: Mapping[str, Any] | None = None,
+    headers: Mapping[str, str] | None = None,
+) -> ORJSONResponse:
+    body: dict[str, Any] = {"code": code, "message": message}
+    if details:
+        body["details"] = dict(details)
+    return ORJSONResponse({"error": body}, status_code=status_code, headers=headers)
+
+
+async def domain_error_handler(request: Request, exc: Exception) -> Response:
+    assert isinstance(exc, DomainError)
+    headers: dict[str, str] = {}
+    if isinstance(exc, RateLimited):
+        headers["Retry-After"] = str(exc.retry_after_s)
+    if isinstance(exc, Unauthenticated):
+        # RFC 6750 §3: say which scheme is expected, and why the token was refused.
+        headers["WWW-Authenticate"] = f'Bearer realm="device", error="{exc.code}"'
+    details = dict(exc.details)
+    if exc.field and "field" not in details:
+        details["field"] = exc.field
+    return error_response(exc.status_hint, exc.code, exc.message, details, headers)
+
+
+async def http_error_handler(request: Request, exc: Exception) -> Response:
+    assert isinstance(exc, HTTPException)
+    code = HTTP_CODES.get(exc.status_code, "http_error")
+    message = exc.detail if isinstance(exc.detail, str) else code.replace("_", " ")
+    if exc.status_code == 404:
+        message = f"no route for {request.method} {request.url.path}"
+    return error_response(exc.status_code, code, message, headers=exc.headers)
+
+
+EXCEPTION_HANDLERS = {DomainError: domain_error_handler, HTTPException: http_error_handler}
+
+
+class CatchAllMiddleware:
+    """The last line: any exception nobody handled becomes a bare 500 in the JSON shape.
+
+    Starlette's own ServerErrorMiddleware would re-raise after answering; this logs once
+    and answers, so the body never carries a stack trace and the server stays quiet.
+    """
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        started = False
+
+        async def tracking_send(message: Message) -> None:
+            nonlocal started
+            if message["type"] == "http.response.start":
+                started = True
+            await send(message)
+
+        try:
+            await self.app(scope, receive, tracking_send)
+        except ClientDisconnect:
+            return  # nobody is left to answer
+        except Exception:
+            log.exception("unhandled error", path=scope.get("path"), method=scope.get("method"))
+            if started:
+                raise
+            response = error_response(500, "internal_error", "internal server error")
+            await response(scope, receive, send)

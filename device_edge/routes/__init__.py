@@ -1,0 +1,1 @@
+"""Route groups of the device edge; each module exposes `routes: list[EdgeRoute]`."""

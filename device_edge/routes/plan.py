@@ -1,0 +1,170 @@
+"""GET /v1/device/plan: the device's resolved playout plan, with ETag / If-None-Match.
+
+The 304 path is the hot one (every player polls, plans rarely change), so it touches only
+Redis: the device's access token is checked against its Redis-cached epoch
+(`authenticate_device`), and the current ETag per device is read from the Redis key the
+planning workers write after COMMIT, read through a per-process reader that coalesces the
+concurrent polls into one MGET per batch. PostgreSQL is queried only for a full download.
+
+If-None-Match uses the weak comparison of RFC 9110 §13.1.2: `"<etag>"`, `W/"<etag>"`, a
+comma-separated list of them, and `*` all work. A bare, unquoted ETag (as the heartbeat
+reports it) is accepted too, since some player HTTP stacks send it that way.
+"""
+
+from __future__ import annotations
+
+from pydantic import Field
+from starlette.requests import Request
+from starlette.responses import Response
+
+from core.plans import get_plan
+from core.plans.etags import PlanEtagReader
+from device_edge.auth import authenticate_device
+from device_edge.context import edge_context
+from device_edge.routing import EdgeRoute, Operation, Reply
+from device_edge.schemas.common import ResponseModel
+
+CACHE_CONTROL = "private, no-cache"
+
+
+def requested_etags(header: str) -> set[str]:
+    """The opaque tags of an If-None-Match value, quotes and `W/` removed ("*" kept)."""
+    tags: set[str] = set()
+    for part in header.split(","):
+        tag = part.strip()
+        if tag[:2] in ("W/", "w/"):
+            tag = tag[2:].lstrip()
+        if len(tag) >= 2 and tag[0] == tag[-1] == '"':
+            tag = tag[1:-1]
+        if tag:
+            tags.add(tag)
+    return tags
+
+
+def none_match_hits(header: str, current: str) -> bool:
+    """True when the client already has `current` (so the answer is 304)."""
+    tags = requested_etags(header)
+    return "*" in tags or current in tags
+
+
+def _headers(etag: str) -> dict[str, str]:
+    return {"ETag": f'"{etag}"', "Cache-Control": CACHE_CONTROL, "Vary": "Authorization"}
+
+
+def _not_modified(etag: str) -> Response:
+    return Response(status_code=304, headers=_headers(etag))
+
+
+def etag_reader(request: Request) -> PlanEtagReader:
+    """The process's coalescing ETag reader, bound to the app's Redis client."""
+    state = request.app.state
+    services = edge_context(request).services
+    reader: PlanEtagReader | None = getattr(state, "plan_etag_reader", None)
+    if reader is None or reader.redis is not services.redis:
+        reader = PlanEtagReader(services.redis, services.keys)
+        state.plan_etag_reader = reader
+    return reader
+
+
+async def plan(request: Request) -> Response:
+    device = await authenticate_device(request)
+    condition = request.headers.get("if-none-match")
+    if condition is not None:
+        current = await etag_reader(request).etag(device.device_id)
+        if current is not None and none_match_hits(condition, current):
+            return _not_modified(current)
+    services = edge_context(request).services
+    computed = await get_plan(services, device.device_id)
+    if condition is not None and none_match_hits(condition, computed.etag):
+        return _not_modified(computed.etag)
+    # The canonical JSON bytes: the ETag is "sha256-" + the first 32 hex digits of their hash.
+    return Response(computed.body, media_type="application/json", headers=_headers(computed.etag))
+
+
+# --- the documented shape (the body itself comes from core.scheduling.build_plan) -----------
+
+
+class PlanEntry(ResponseModel):
+    content_id: str
+    version: int = Field(description="Content version number.")
+    url: str = Field(description="Stable download URL (no per-request signature).")
+    sha256: str = Field(description="Hex digest the player verifies after download.")
+    bytes: int
+    mime: str
+    duration_ms: int | None = Field(description="null: the player's default for the type.")
+    weight: int = Field(description="Share of voice when schedules are merged.")
+    caps: list[str] = Field(description="Ids of the frequency caps (in `caps`) gating it.")
+    playlist_id: str
+    schedule_id: str | None = Field(description="null when it plays as the default playlist.")
+    campaign_id: str | None
+
+
+class PlanWindow(ResponseModel):
+    start: str = Field(description="UTC instant, inclusive (YYYY-MM-DDTHH:MM:SSZ).")
+    end: str = Field(description="UTC instant, exclusive.")
+    utc_offset_minutes: int = Field(description="The store's UTC offset during the window.")
+    fallback: bool = Field(description="True when the group's default playlist fills a gap.")
+    schedule_ids: list[str]
+    playlist_ids: list[str]
+    campaign_ids: list[str]
+    sequence: list[int] = Field(description="Indexes into `items`, in play order (loop it).")
+
+
+class PlanCap(ResponseModel):
+    id: str
+    scope: str = Field(description="ITEM or CAMPAIGN.")
+    max_plays: int
+    per_seconds: int
+    content_id: str | None
+    campaign_id: str | None
+    schedule_id: str | None
+    declared_by: list[str]
+
+
+class PlanDocument(ResponseModel):
+    version: int = Field(description="Plan format version.")
+    valid_from: str
+    valid_to: str = Field(description="Always at least 72 hours ahead of the server's now.")
+    timezone: str = Field(description="The store's IANA timezone.")
+    items: list[PlanEntry]
+    windows: list[PlanWindow] = Field(description="Sorted, non-overlapping; no window: idle.")
+    caps: list[PlanCap]
+
+
+routes = [
+    EdgeRoute(
+        "/v1/device/plan",
+        plan,
+        method="GET",
+        operation=Operation(
+            operation_id="getPlan",
+            summary="The resolved playout plan for the next 72 hours",
+            description=(
+                "Send the ETag of the plan you run as `If-None-Match`; 304 means keep it. "
+                "The heartbeat's `plan_changed` says when to fetch again. A device without a "
+                "plan gets one generated on demand."
+            ),
+            tags=("device",),
+            replies=(
+                Reply(
+                    200,
+                    "The plan",
+                    PlanDocument,
+                    headers={"ETag": "Strong validator of this plan", "Cache-Control": "no-cache"},
+                ),
+                Reply(304, "Unchanged: the plan named by If-None-Match is current"),
+            ),
+            errors={404: ("not_found",)},
+            authenticated=True,
+            parameters=(
+                {
+                    "name": "If-None-Match",
+                    "in": "header",
+                    "required": False,
+                    "schema": {"type": "string"},
+                    "description": 'The ETag you have: "<etag>", W/"<etag>", a list, or *.',
+                },
+            ),
+        ),
+    )
+]

@@ -1,0 +1,1 @@
+"""Pydantic models of the edge's JSON contract; the OpenAPI document is generated from them."""

@@ -1,0 +1,75 @@
+"""The heartbeat contract."""
+
+from __future__ import annotations
+
+import uuid
+from datetime import datetime
+
+from pydantic import AwareDatetime, Field
+
+from device_edge.schemas.common import DeviceInfo, ResponseModel
+from device_edge.validation import StrictModel
+
+MAX_BIGINT = 2**63 - 1
+
+
+class NowPlaying(StrictModel):
+    """What is on screen at the moment of the heartbeat."""
+
+    content_id: uuid.UUID | None = None
+    content_version: str | None = Field(default=None, max_length=128)
+    playlist_id: uuid.UUID | None = None
+    schedule_id: uuid.UUID | None = None
+    campaign_id: uuid.UUID | None = None
+    started_at: AwareDatetime | None = Field(
+        default=None, description="When the current item started playing (player clock)."
+    )
+    position_ms: int | None = Field(default=None, ge=0, le=MAX_BIGINT)
+
+
+class Counters(StrictModel):
+    """Health counters; monitoring derives incidents from them."""
+
+    uptime_s: int | None = Field(
+        default=None, ge=0, le=MAX_BIGINT, description="Seconds since the player process started."
+    )
+    crashes_1h: int | None = Field(
+        default=None, ge=0, le=1_000_000, description="Abnormal player exits in the last hour."
+    )
+    download_failures: int | None = Field(
+        default=None,
+        ge=0,
+        le=1_000_000,
+        description="Consecutive failed content downloads; back to 0 after a success.",
+    )
+    downloads_pending: int | None = Field(default=None, ge=0, le=1_000_000)
+    playback_errors: int | None = Field(
+        default=None, ge=0, le=MAX_BIGINT, description="Playback errors since the player started."
+    )
+    plays: int | None = Field(
+        default=None, ge=0, le=MAX_BIGINT, description="Items played since the player started."
+    )
+
+
+class HeartbeatRequest(StrictModel):
+    disk_used_bytes: int = Field(ge=0, le=MAX_BIGINT)
+    counters: Counters
+    now_playing: NowPlaying | None = Field(default=None, description="null when idle.")
+    plan_etag: str | None = Field(
+        default=None, max_length=256, description="ETag of the plan the player is running."
+    )
+    last_error: str | None = Field(
+        default=None,
+        max_length=2000,
+        description="The player's current error, if any; omit or null once it has cleared.",
+    )
+    device_info: DeviceInfo | None = Field(
+        default=None, description="Send at start-up or when it changes; omitted means unchanged."
+    )
+
+
+class HeartbeatResponse(ResponseModel):
+    server_time: datetime
+    plan_etag: str | None = Field(description="ETag of the current plan; null if none yet.")
+    plan_changed: bool = Field(description="True when the player should fetch GET /v1/device/plan.")
+    heartbeat_interval_s: int = Field(description="Seconds until the next heartbeat is due.")

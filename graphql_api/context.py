@@ -1,0 +1,114 @@
+"""The per-request GraphQL context: services, who is asking, and the request's DataLoaders.
+
+A new Context is built for every HTTP request (and once per websocket connection) in
+`build_context`, so DataLoader caches never outlive a request and never leak one user's data
+into another's response.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any, TypeVar
+
+from starlette.requests import HTTPConnection, Request
+from starlette.responses import Response
+from starlette.websockets import WebSocket
+from strawberry.types.info import Info
+
+from core.bootstrap import Services
+from core.errors import Unauthenticated
+from core.identity.actor import Actor
+from core.identity.sessions import authenticate
+from core.security.tokens import InvalidToken
+
+LoaderT = TypeVar("LoaderT")
+
+
+class Loaders:
+    """Lazily creates each DataLoader once per request, keyed by its factory.
+
+    Any domain can define a loader (usually a DataLoader subclass taking `Services`) in its own
+    module and use it as `info.context.loaders.get(StoreByIdLoader).load(id)`; nothing has to
+    be registered here.
+    """
+
+    def __init__(self, services: Services) -> None:
+        self._services = services
+        self._loaders: dict[Callable[[Services], Any], Any] = {}
+
+    def get(self, factory: Callable[[Services], LoaderT]) -> LoaderT:
+        loader = self._loaders.get(factory)
+        if loader is None:
+            loader = self._loaders[factory] = factory(self._services)
+        return loader
+
+    def clear(self) -> None:
+        """Forget every cached value (long-lived websocket contexts call this per event)."""
+        self._loaders.clear()
+
+
+@dataclass
+class Context:
+    services: Services
+    request: Request | WebSocket
+    response: Response | WebSocket | None
+    client_ip: str | None
+    loaders: Loaders
+    actor: Actor | None = None
+    # Why the presented token was refused (expired, revoked...), reported by IsAuthenticated.
+    auth_error: Unauthenticated | None = None
+    # Set by Strawberry from the graphql-transport-ws `connection_init` payload.
+    connection_params: dict[str, Any] | None = field(default=None)
+
+    def require_actor(self) -> Actor:
+        """The authenticated actor, or the reason there is none."""
+        if self.actor is not None:
+            return self.actor
+        raise self.auth_error or Unauthenticated("authentication required")
+
+    async def authenticate_token(self, token: str | None) -> None:
+        """Adopt the actor behind a console access token, or remember why it was refused."""
+        self.actor, self.auth_error = None, None
+        if not token:
+            return
+        try:
+            self.actor = await authenticate(self.services, token, self.client_ip)
+        except Unauthenticated as exc:
+            self.auth_error = exc
+
+
+AppInfo = Info[Context, None]
+
+
+def bearer_token(value: str | None) -> str | None:
+    """The token of an `Authorization: Bearer <token>` value (scheme case-insensitive)."""
+    if not value:
+        return None
+    scheme, _, token = value.strip().partition(" ")
+    if scheme.lower() != "bearer" or not token.strip():
+        raise InvalidToken("Authorization must be `Bearer <token>`")
+    return token.strip()
+
+
+def client_ip(connection: HTTPConnection) -> str | None:
+    return connection.client.host if connection.client else None
+
+
+async def build_context(
+    services: Services, request: Request | WebSocket, response: Response | WebSocket | None
+) -> Context:
+    context = Context(
+        services=services,
+        request=request,
+        response=response,
+        client_ip=client_ip(request),
+        loaders=Loaders(services),
+    )
+    try:
+        token = bearer_token(request.headers.get("authorization"))
+    except Unauthenticated as exc:
+        context.auth_error = exc
+        return context
+    await context.authenticate_token(token)
+    return context

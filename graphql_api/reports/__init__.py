@@ -1,0 +1,6 @@
+"""Reports: the proof-of-play report query, and its CSV export route (`csv_export.routes`)."""
+
+from graphql_api.domain import DomainSchema
+from graphql_api.reports.queries import ReportsQuery
+
+DOMAIN = DomainSchema(query=ReportsQuery)

@@ -1,0 +1,104 @@
+"""`GET /v1/admin/reports/proof-of-play.csv`: the proof-of-play report as a streamed CSV.
+
+Same filters and grouping as the `proofOfPlayReport` query, so its rows sum to that query's
+totals; unlike the query it returns every row. Query parameters:
+
+    campaign_id, store_id, content_id   repeatable, or comma-separated uuids
+    from, to                            store-local days (YYYY-MM-DD), inclusive
+    group_by                            comma-separated: day, store, content, campaign
+
+It needs a console access token (`Authorization: Bearer ...`) of a user allowed to read.
+The body is produced batch by batch from a server-side cursor, so memory stays flat however
+many rows match. Errors are JSON: `{"error": {"code", "message", "details"?}}`.
+"""
+
+from __future__ import annotations
+
+import uuid
+from datetime import date
+from typing import Any
+
+from starlette.requests import Request
+from starlette.responses import JSONResponse, Response, StreamingResponse
+from starlette.routing import Route
+
+from core.bootstrap import Services
+from core.errors import DomainError, Unauthenticated, ValidationFailed
+from core.identity.actor import Permission
+from core.identity.sessions import authenticate
+from core.proof_of_play.reports import GroupBy, ReportFilter, parse_group_by, stream_report_csv
+from graphql_api.context import bearer_token, client_ip
+
+PATH = "/v1/admin/reports/proof-of-play.csv"
+
+
+def _error(exc: DomainError) -> JSONResponse:
+    body: dict[str, Any] = {"code": exc.code, "message": exc.message}
+    details = dict(exc.details)
+    if exc.field:
+        details.setdefault("field", exc.field)
+    if details:
+        body["details"] = details
+    headers = {"WWW-Authenticate": "Bearer"} if isinstance(exc, Unauthenticated) else None
+    return JSONResponse({"error": body}, status_code=exc.status_hint, headers=headers)
+
+
+def _values(request: Request, name: str) -> list[str]:
+    return [part.strip() for raw in request.query_params.getlist(name) for part in raw.split(",")]
+
+
+def _ids(request: Request, name: str) -> list[uuid.UUID] | None:
+    values = [v for v in _values(request, name) if v]
+    if not values:
+        return None
+    try:
+        return [uuid.UUID(v) for v in values]
+    except ValueError:
+        raise ValidationFailed(f"{name} must be uuids", field=name) from None
+
+
+def _day(request: Request, name: str) -> date | None:
+    raw = request.query_params.get(name)
+    if not raw:
+        return None
+    try:
+        return date.fromisoformat(raw)
+    except ValueError:
+        raise ValidationFailed(f"{name} must be a date (YYYY-MM-DD)", field=name) from None
+
+
+def parse_query(request: Request) -> tuple[ReportFilter, tuple[GroupBy, ...]]:
+    filters = ReportFilter(
+        campaign_ids=_ids(request, "campaign_id"),
+        start=_day(request, "from"),
+        end=_day(request, "to"),
+        store_ids=_ids(request, "store_id"),
+        content_ids=_ids(request, "content_id"),
+    )
+    filters.validate()
+    return filters, parse_group_by([g for g in _values(request, "group_by") if g])
+
+
+async def export_proof_of_play_csv(request: Request) -> Response:
+    services: Services = request.app.state.services
+    try:
+        token = bearer_token(request.headers.get("authorization"))
+        if token is None:
+            raise Unauthenticated("send a console token as `Authorization: Bearer <token>`")
+        actor = await authenticate(services, token, client_ip(request))
+        actor.require(Permission.READ)
+        filters, group_by = parse_query(request)
+    except DomainError as exc:
+        return _error(exc)
+    name = f"proof-of-play_{filters.start or 'start'}_{filters.end or 'end'}.csv"
+    return StreamingResponse(
+        stream_report_csv(services.engine, filters, group_by),
+        media_type="text/csv; charset=utf-8",
+        headers={
+            "Content-Disposition": f'attachment; filename="{name}"',
+            "Cache-Control": "no-store",
+        },
+    )
+
+
+routes = [Route(PATH, export_proof_of_play_csv, methods=["GET"])]
