@@ -12,13 +12,15 @@ from starlette.middleware import Middleware
 from starlette.routing import BaseRoute
 
 from core.bootstrap import Services
-from core.config import Settings, get_settings
+from core.config import Settings, StorageBackend, get_settings
+from core.storage.local import LocalStorage
 from device_edge import openapi
 from device_edge.errors import EXCEPTION_HANDLERS, CatchAllMiddleware
 from device_edge.routes import events, heartbeat, pairing, plan, token
 from device_edge.routing import Operation, Reply, describe
 from http_common.health import health_routes
 from http_common.lifespan import services_lifespan
+from http_common.storage_routes import content_routes
 
 HEALTH_OPERATIONS = {
     "/healthz": Operation(
@@ -34,6 +36,31 @@ HEALTH_OPERATIONS = {
         replies=(Reply(200, "Ready"), Reply(503, "Not ready; `checks` says why")),
     ),
 }
+
+CONTENT_OPERATION = Operation(
+    operation_id="getContent",
+    summary="Download a content file (embedded local storage only)",
+    description=(
+        "Plans carry stable content URLs. With S3 storage they point at the bucket or CDN;"
+        " with local storage they point here. Range requests are answered with 206."
+    ),
+    tags=("content",),
+    replies=(
+        Reply(200, "The file", media_type="application/octet-stream"),
+        Reply(206, "Part of the file", media_type="application/octet-stream"),
+    ),
+    errors={404: ("not_found",)},
+)
+
+
+def local_content_routes(settings: Settings, services: Services | None) -> list[BaseRoute]:
+    """Embedded mode: the edge itself serves the files that plans point players at."""
+    if settings.storage_backend is not StorageBackend.LOCAL:
+        return []
+    storage = services.storage if services is not None else None
+    if not isinstance(storage, LocalStorage):
+        storage = LocalStorage.from_settings(settings)
+    return [describe(route, CONTENT_OPERATION) for route in content_routes(storage)]
 
 
 def edge_routes() -> list[BaseRoute]:
@@ -53,7 +80,7 @@ def edge_routes() -> list[BaseRoute]:
 def create_app(settings: Settings | None = None, services: Services | None = None) -> Starlette:
     settings = settings or (services.settings if services else get_settings())
     app = Starlette(
-        routes=edge_routes(),
+        routes=[*edge_routes(), *local_content_routes(settings, services)],
         middleware=[Middleware(CatchAllMiddleware)],
         exception_handlers=EXCEPTION_HANDLERS,
         lifespan=services_lifespan(settings, services),

@@ -14,9 +14,9 @@ from core.audit.service import record
 from core.bootstrap import Services
 from core.campaigns.models import Campaign, CampaignFilter, CampaignInput
 from core.content.validation import FieldErrors, clean_name, escape_like
+from core.db.rows import get_by_id
 from core.db.tables import campaigns, playlists, schedules
 from core.db.uow import UnitOfWork
-from core.errors import NotFound
 from core.identity.actor import Actor, Permission
 from core.schedules.changes import notify_plan_inputs_changed
 
@@ -141,23 +141,12 @@ async def _announce(services: Services, uow: UnitOfWork, campaign_id: uuid.UUID)
 
 
 async def _locked(conn: AsyncConnection, campaign_id: uuid.UUID) -> Campaign:
-    row = (
-        await conn.execute(
-            sa.select(campaigns).where(campaigns.c.id == campaign_id).with_for_update()
-        )
-    ).one_or_none()
-    if row is None:
-        raise NotFound("campaign not found", field="id")
+    row = await get_by_id(conn, campaigns, campaign_id, what="campaign", lock=True)
     return Campaign.from_row(row)
 
 
 async def get_campaign(conn: AsyncConnection, campaign_id: uuid.UUID) -> Campaign:
-    row = (
-        await conn.execute(sa.select(campaigns).where(campaigns.c.id == campaign_id))
-    ).one_or_none()
-    if row is None:
-        raise NotFound("campaign not found", field="id")
-    return Campaign.from_row(row)
+    return Campaign.from_row(await get_by_id(conn, campaigns, campaign_id, what="campaign"))
 
 
 CAMPAIGN_SORT_NAME = sa.func.lower(campaigns.c.name).label("sort_name")

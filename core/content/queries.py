@@ -13,15 +13,12 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 
 from core.content.models import Content, ContentFilter, ContentVersion
 from core.content.validation import escape_like
+from core.db.rows import get_by_id
 from core.db.tables import content, content_versions
-from core.errors import NotFound
 
 
 async def get_content(conn: AsyncConnection, content_id: uuid.UUID) -> Content:
-    row = (await conn.execute(sa.select(content).where(content.c.id == content_id))).one_or_none()
-    if row is None:
-        raise NotFound("content not found", field="id")
-    return Content.from_row(row)
+    return Content.from_row(await get_by_id(conn, content, content_id, what="content"))
 
 
 # Lists sort by name, case-insensitively; the API pages on (sort_name, id).

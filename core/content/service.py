@@ -13,8 +13,8 @@ from core.bootstrap import Services
 from core.content.models import Content
 from core.content.validation import FieldErrors, clean_name, clean_tags
 from core.db.enums import ContentType
+from core.db.rows import get_by_id
 from core.db.tables import content
-from core.errors import NotFound
 from core.identity.actor import Actor, Permission
 
 
@@ -80,13 +80,7 @@ async def update_content(
         values["tags"] = clean_tags(errors, tags)
     errors.raise_if_any()
     async with services.uow() as uow:
-        before_row = (
-            await uow.conn.execute(
-                sa.select(content).where(content.c.id == content_id).with_for_update()
-            )
-        ).one_or_none()
-        if before_row is None:
-            raise NotFound("content not found", field="id")
+        before_row = await get_by_id(uow.conn, content, content_id, what="content", lock=True)
         before = Content.from_row(before_row)
         row = (
             await uow.conn.execute(

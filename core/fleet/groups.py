@@ -18,8 +18,9 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 from core.audit.service import record
 from core.bootstrap import Services
 from core.db.enums import TargetType
+from core.db.rows import get_by_id
 from core.db.tables import device_groups, devices, playlists, schedules
-from core.errors import Conflict, NotFound
+from core.errors import Conflict
 from core.fleet.policy import GroupPolicy, validate_policy
 from core.fleet.validation import FieldErrors, clean_text
 from core.identity.actor import Actor, Permission
@@ -102,13 +103,7 @@ async def update_group(
 ) -> Row[Any]:
     actor.require(Permission.MANAGE_FLEET)
     async with services.uow() as uow:
-        before = (
-            await uow.conn.execute(
-                sa.select(device_groups).where(device_groups.c.id == group_id).with_for_update()
-            )
-        ).one_or_none()
-        if before is None:
-            raise NotFound("group not found", field="id")
+        before = await get_by_id(uow.conn, device_groups, group_id, what="group", lock=True)
         columns = await _validate_group(uow.conn, values, current=before)
         try:
             after = (
@@ -144,13 +139,7 @@ async def update_group(
 async def delete_group(services: Services, actor: Actor, group_id: uuid.UUID) -> Row[Any]:
     actor.require(Permission.MANAGE_FLEET)
     async with services.uow() as uow:
-        before = (
-            await uow.conn.execute(
-                sa.select(device_groups).where(device_groups.c.id == group_id).with_for_update()
-            )
-        ).one_or_none()
-        if before is None:
-            raise NotFound("group not found", field="id")
+        before = await get_by_id(uow.conn, device_groups, group_id, what="group", lock=True)
         device_count = (
             await uow.conn.execute(sa.select(sa.func.count()).where(devices.c.group_id == group_id))
         ).scalar_one()

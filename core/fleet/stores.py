@@ -15,8 +15,9 @@ from sqlalchemy.engine import Row
 
 from core.audit.service import record
 from core.bootstrap import Services
+from core.db.rows import get_by_id
 from core.db.tables import devices, stores
-from core.errors import Conflict, NotFound
+from core.errors import Conflict
 from core.fleet.opening_hours import validate_opening_hours
 from core.fleet.timezones import validate_timezone
 from core.fleet.validation import FieldErrors, clean_text
@@ -80,13 +81,7 @@ async def update_store(
     actor.require(Permission.MANAGE_FLEET)
     columns = validate_store(values, partial=True)
     async with services.uow() as uow:
-        before = (
-            await uow.conn.execute(
-                sa.select(stores).where(stores.c.id == store_id).with_for_update()
-            )
-        ).one_or_none()
-        if before is None:
-            raise NotFound("store not found", field="id")
+        before = await get_by_id(uow.conn, stores, store_id, what="store", lock=True)
         after = (
             await uow.conn.execute(
                 sa.update(stores)
@@ -120,13 +115,7 @@ async def delete_store(services: Services, actor: Actor, store_id: uuid.UUID) ->
     """Delete a store that no device is assigned to (reassign them first)."""
     actor.require(Permission.MANAGE_FLEET)
     async with services.uow() as uow:
-        before = (
-            await uow.conn.execute(
-                sa.select(stores).where(stores.c.id == store_id).with_for_update()
-            )
-        ).one_or_none()
-        if before is None:
-            raise NotFound("store not found", field="id")
+        before = await get_by_id(uow.conn, stores, store_id, what="store", lock=True)
         in_use = (
             await uow.conn.execute(sa.select(sa.func.count()).where(devices.c.store_id == store_id))
         ).scalar_one()

@@ -19,8 +19,9 @@ from sqlalchemy.engine import Row
 from core.audit.service import record
 from core.bootstrap import Services
 from core.db.enums import Role
+from core.db.rows import get_by_id
 from core.db.tables import users
-from core.errors import Conflict, NotFound
+from core.errors import Conflict
 from core.fleet.validation import FieldErrors, contains_pattern
 from core.identity.actor import Actor, Permission
 from core.identity.passwords import MIN_PASSWORD_LENGTH, hash_password
@@ -105,13 +106,9 @@ async def _change(
         )
     now = services.clock.now()
     async with services.uow() as uow:
-        before = (
-            await uow.conn.execute(
-                sa.select(*PUBLIC_COLUMNS).where(users.c.id == user_id).with_for_update()
-            )
-        ).one_or_none()
-        if before is None:
-            raise NotFound("user not found", field="id")
+        before = await get_by_id(
+            uow.conn, users, user_id, what="user", lock=True, columns=PUBLIC_COLUMNS
+        )
         changes: dict[str, Any] = {**values, "updated_at": now}
         if revoke_sessions:
             changes["token_epoch"] = users.c.token_epoch + 1

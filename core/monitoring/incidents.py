@@ -19,8 +19,9 @@ import sqlalchemy as sa
 from core.audit.service import record
 from core.bootstrap import Services
 from core.db.enums import IncidentStatus
+from core.db.rows import get_by_id
 from core.db.tables import incidents
-from core.errors import Conflict, NotFound, ValidationFailed
+from core.errors import Conflict, ValidationFailed
 from core.events_bus import EventBus
 from core.identity.actor import Actor, Permission
 from core.monitoring.events import IncidentEventKind, publish_after_commit
@@ -60,13 +61,7 @@ async def _change(
     clean_note = _clean_note(note)
     now = services.clock.now()
     async with services.uow() as uow:
-        row = (
-            await uow.conn.execute(
-                sa.select(incidents).where(incidents.c.id == incident_id).with_for_update()
-            )
-        ).one_or_none()
-        if row is None:
-            raise NotFound("incident not found", field="id")
+        row = await get_by_id(uow.conn, incidents, incident_id, what="incident", lock=True)
         before = Incident.from_row(row)
         if before.status is IncidentStatus.RESOLVED:
             raise Conflict(

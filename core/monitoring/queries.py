@@ -10,18 +10,14 @@ import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from core.db.enums import DeviceStatus, IncidentStatus, IncidentType, Severity
+from core.db.rows import get_by_id
 from core.db.tables import devices, incidents
-from core.errors import NotFound, ValidationFailed
+from core.errors import ValidationFailed
 from core.monitoring.models import FleetSummary, Incident, IncidentFilter
 
 
 async def get_incident(conn: AsyncConnection, incident_id: uuid.UUID) -> Incident:
-    row = (
-        await conn.execute(sa.select(incidents).where(incidents.c.id == incident_id))
-    ).one_or_none()
-    if row is None:
-        raise NotFound("incident not found", field="id")
-    return Incident.from_row(row)
+    return Incident.from_row(await get_by_id(conn, incidents, incident_id, what="incident"))
 
 
 async def incidents_by_ids(

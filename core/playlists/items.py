@@ -18,9 +18,10 @@ from core.audit.service import record
 from core.bootstrap import Services
 from core.content.rules import MAX_DURATION_MS
 from core.content.validation import FieldErrors
+from core.db.rows import get_by_id
 from core.db.tables import content, content_versions, playlist_items
 from core.db.uow import UnitOfWork
-from core.errors import NotFound, ValidationFailed
+from core.errors import ValidationFailed
 from core.identity.actor import Actor, Permission
 from core.playlists.models import PlaylistItem
 from core.playlists.service import lock_playlist
@@ -44,21 +45,20 @@ async def _check_version(
     conn: AsyncConnection, content_id: uuid.UUID, version_id: uuid.UUID | None
 ) -> None:
     """The content must exist and a pinned version must be one of its own versions."""
-    found = (
-        await conn.execute(sa.select(content.c.id).where(content.c.id == content_id))
-    ).scalar_one_or_none()
-    if found is None:
-        raise NotFound("content not found", field="contentId")
+    await get_by_id(
+        conn, content, content_id, what="content", field="contentId", columns=[content.c.id]
+    )
     if version_id is None:
         return
-    owner = (
-        await conn.execute(
-            sa.select(content_versions.c.content_id).where(content_versions.c.id == version_id)
-        )
-    ).scalar_one_or_none()
-    if owner is None:
-        raise NotFound("content version not found", field="contentVersionId")
-    if owner != content_id:
+    version = await get_by_id(
+        conn,
+        content_versions,
+        version_id,
+        what="content version",
+        field="contentVersionId",
+        columns=[content_versions.c.content_id],
+    )
+    if version.content_id != content_id:
         raise ValidationFailed(
             "the version belongs to another content item",
             field="contentVersionId",
@@ -170,19 +170,17 @@ async def add_item(
 
 
 async def _locked_item(uow: UnitOfWork, item_id: uuid.UUID) -> PlaylistItem:
-    playlist_id = (
-        await uow.conn.execute(
-            sa.select(playlist_items.c.playlist_id).where(playlist_items.c.id == item_id)
-        )
-    ).scalar_one_or_none()
-    if playlist_id is None:
-        raise NotFound("playlist item not found", field="itemId")
-    await lock_playlist(uow.conn, playlist_id, field="itemId")
-    row = (
-        await uow.conn.execute(sa.select(playlist_items).where(playlist_items.c.id == item_id))
-    ).one_or_none()
-    if row is None:  # removed while we waited for the lock
-        raise NotFound("playlist item not found", field="itemId")
+    located = await get_by_id(
+        uow.conn,
+        playlist_items,
+        item_id,
+        what="playlist item",
+        field="itemId",
+        columns=[playlist_items.c.playlist_id],
+    )
+    await lock_playlist(uow.conn, located.playlist_id, field="itemId")
+    # Read again under the lock: the item may have been removed while we waited for it.
+    row = await get_by_id(uow.conn, playlist_items, item_id, what="playlist item", field="itemId")
     return PlaylistItem.from_row(row)
 
 

@@ -10,18 +10,13 @@ import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from core.content.validation import escape_like
+from core.db.rows import get_by_id
 from core.db.tables import playlist_items, playlists
-from core.errors import NotFound
 from core.playlists.models import Playlist, PlaylistFilter, PlaylistItem
 
 
 async def get_playlist(conn: AsyncConnection, playlist_id: uuid.UUID) -> Playlist:
-    row = (
-        await conn.execute(sa.select(playlists).where(playlists.c.id == playlist_id))
-    ).one_or_none()
-    if row is None:
-        raise NotFound("playlist not found", field="id")
-    return Playlist.from_row(row)
+    return Playlist.from_row(await get_by_id(conn, playlists, playlist_id, what="playlist"))
 
 
 PLAYLIST_SORT_NAME = sa.func.lower(playlists.c.name).label("sort_name")

@@ -11,8 +11,9 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 from core.audit.service import record
 from core.bootstrap import Services
 from core.content.validation import FieldErrors, clean_name
+from core.db.rows import get_by_id
 from core.db.tables import campaigns, device_groups, playlists, schedules
-from core.errors import Conflict, NotFound
+from core.errors import Conflict
 from core.identity.actor import Actor, Permission
 from core.playlists.models import Playlist
 from core.schedules.changes import notify_plan_inputs_changed
@@ -24,24 +25,16 @@ class PlaylistInUse(Conflict):
 
 async def lock_playlist(conn: AsyncConnection, playlist_id: uuid.UUID, *, field: str) -> Playlist:
     """Row-lock the playlist: every change to it or its items is serialised on this lock."""
-    row = (
-        await conn.execute(
-            sa.select(playlists).where(playlists.c.id == playlist_id).with_for_update()
-        )
-    ).one_or_none()
-    if row is None:
-        raise NotFound("playlist not found", field=field)
+    row = await get_by_id(conn, playlists, playlist_id, what="playlist", field=field, lock=True)
     return Playlist.from_row(row)
 
 
 async def _require_campaign(conn: AsyncConnection, campaign_id: uuid.UUID | None) -> None:
     if campaign_id is None:
         return
-    found = (
-        await conn.execute(sa.select(campaigns.c.id).where(campaigns.c.id == campaign_id))
-    ).scalar_one_or_none()
-    if found is None:
-        raise NotFound("campaign not found", field="campaignId")
+    await get_by_id(
+        conn, campaigns, campaign_id, what="campaign", field="campaignId", columns=[campaigns.c.id]
+    )
 
 
 async def create_playlist(

@@ -17,9 +17,9 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 from core.audit.service import record
 from core.bootstrap import Services
 from core.db.enums import TargetType
+from core.db.rows import get_by_id
 from core.db.tables import schedules
 from core.db.uow import UnitOfWork
-from core.errors import NotFound
 from core.identity.actor import Actor, Permission
 from core.schedules.changes import notify_plan_inputs_changed
 from core.schedules.models import Schedule, ScheduleFilter, ScheduleInput
@@ -40,13 +40,7 @@ def _announce(services: Services, uow: UnitOfWork, affected: Iterable[Schedule])
 
 
 async def _locked(conn: AsyncConnection, schedule_id: uuid.UUID) -> Schedule:
-    row = (
-        await conn.execute(
-            sa.select(schedules).where(schedules.c.id == schedule_id).with_for_update()
-        )
-    ).one_or_none()
-    if row is None:
-        raise NotFound("schedule not found", field="id")
+    row = await get_by_id(conn, schedules, schedule_id, what="schedule", lock=True)
     return Schedule.from_row(row)
 
 
@@ -155,12 +149,7 @@ async def _write(
 
 
 async def get_schedule(conn: AsyncConnection, schedule_id: uuid.UUID) -> Schedule:
-    row = (
-        await conn.execute(sa.select(schedules).where(schedules.c.id == schedule_id))
-    ).one_or_none()
-    if row is None:
-        raise NotFound("schedule not found", field="id")
-    return Schedule.from_row(row)
+    return Schedule.from_row(await get_by_id(conn, schedules, schedule_id, what="schedule"))
 
 
 SCHEDULE_SORT_NAME = sa.func.lower(schedules.c.name).label("sort_name")

@@ -10,13 +10,13 @@ from __future__ import annotations
 import uuid
 from typing import Any
 
-import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from core.content.validation import NAME_MAX_CHARS, FieldErrors
 from core.db.enums import DeviceStatus, TargetType
+from core.db.rows import get_by_id
 from core.db.tables import campaigns, device_groups, devices, playlists
-from core.errors import NotFound, ValidationFailed
+from core.errors import ValidationFailed
 from core.schedules.models import ScheduleInput
 from core.scheduling.validation import parse_rules, validate_timezone
 
@@ -71,12 +71,10 @@ async def check_references(conn: AsyncConnection, values: dict[str, Any]) -> Non
     """The target, playlist and campaign must exist (object-level checks on every id sent)."""
     target_id: uuid.UUID = values["target_id"]
     if values["target_type"] == TargetType.DEVICE.value:
-        status = (
-            await conn.execute(sa.select(devices.c.status).where(devices.c.id == target_id))
-        ).scalar_one_or_none()
-        if status is None:
-            raise NotFound("device not found", field="targetId")
-        if status == DeviceStatus.DECOMMISSIONED.value:
+        device = await get_by_id(
+            conn, devices, target_id, what="device", field="targetId", columns=[devices.c.status]
+        )
+        if device.status == DeviceStatus.DECOMMISSIONED.value:
             message = "the device is decommissioned"
             raise ValidationFailed(
                 message,
@@ -84,21 +82,28 @@ async def check_references(conn: AsyncConnection, values: dict[str, Any]) -> Non
                 errors=[{"field": "targetId", "code": "decommissioned", "message": message}],
             )
     else:
-        found = (
-            await conn.execute(sa.select(device_groups.c.id).where(device_groups.c.id == target_id))
-        ).scalar_one_or_none()
-        if found is None:
-            raise NotFound("device group not found", field="targetId")
-    playlist = (
-        await conn.execute(sa.select(playlists.c.id).where(playlists.c.id == values["playlist_id"]))
-    ).scalar_one_or_none()
-    if playlist is None:
-        raise NotFound("playlist not found", field="playlistId")
+        await get_by_id(
+            conn,
+            device_groups,
+            target_id,
+            what="device group",
+            field="targetId",
+            columns=[device_groups.c.id],
+        )
+    await get_by_id(
+        conn,
+        playlists,
+        values["playlist_id"],
+        what="playlist",
+        field="playlistId",
+        columns=[playlists.c.id],
+    )
     if values["campaign_id"] is not None:
-        campaign = (
-            await conn.execute(
-                sa.select(campaigns.c.id).where(campaigns.c.id == values["campaign_id"])
-            )
-        ).scalar_one_or_none()
-        if campaign is None:
-            raise NotFound("campaign not found", field="campaignId")
+        await get_by_id(
+            conn,
+            campaigns,
+            values["campaign_id"],
+            what="campaign",
+            field="campaignId",
+            columns=[campaigns.c.id],
+        )
