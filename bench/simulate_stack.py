@@ -19,6 +19,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import shutil
 import signal
 import socket
 import subprocess
@@ -173,6 +174,7 @@ def main() -> int:
                 stack.wait(timeout=10)
         psql_admin(server, f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
         clean_redis(redis_url, prefix)
+        shutil.rmtree(work / "data", ignore_errors=True)  # keep only the stack's log
 
 
 if __name__ == "__main__":

@@ -5,6 +5,7 @@
     signage create-admin    create a console account
     signage api | edge | worker | scheduler   run one process (what containers run)
     signage check-config    say why the settings are unsafe for production
+    signage simulate        drive a running stack with simulated players (see --help)
     signage pop-rebuild     rebuild (or --verify-only) proof-of-play aggregates for a date range
 
 Exit codes: 0 success, 1 the command failed, 2 unusable configuration or arguments.
@@ -81,6 +82,12 @@ def build_parser() -> argparse.ArgumentParser:
     from core.proof_of_play import cli as pop_cli
 
     pop_cli.add_arguments(commands)
+
+    # The simulator parses its own arguments (and --help): core never imports it up front.
+    simulate = commands.add_parser(
+        "simulate", add_help=False, help="drive a running stack with simulated players"
+    )
+    simulate.set_defaults(handler=_simulate, passthrough=True)
     return parser
 
 
@@ -106,7 +113,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     configure_logging(settings.log_level, json=settings.log_json)
     logging.getLogger("alembic.runtime.plugins").setLevel(logging.WARNING)  # start-up chatter
     handler: Handler = args.handler
-    if handler is not _check_config:
+    if handler not in (_check_config, _simulate):  # the simulator is only an HTTP client
         try:
             settings.ensure_safe()
         except InsecureConfigError as exc:
@@ -178,6 +185,12 @@ def _run_one(args: argparse.Namespace, settings: Settings) -> int:
     sys.stdout.flush()
     os.execv(argv[0], argv)  # noqa: S606 - replace this process so signals reach the server
     return 0  # pragma: no cover - execv does not return
+
+
+def _simulate(args: argparse.Namespace, settings: Settings) -> int:
+    from simulator.cli import main as simulate_main
+
+    return simulate_main(args.extra)
 
 
 def _check_config(args: argparse.Namespace, settings: Settings) -> int:

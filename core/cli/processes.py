@@ -43,7 +43,8 @@ def process_argv(kind: str, settings: Settings, extra: Sequence[str] = ()) -> li
         )
         argv = [python, "-m", "uvicorn", "--factory", APP_FACTORIES[kind]]
         # "--lifespan on": a failing start-up (bad settings) exits instead of serving errors.
-        argv += ["--host", host, "--port", str(port), "--lifespan", "on"]
+        # No access log: one line per heartbeat costs edge CPU; structlog logs what matters.
+        argv += ["--host", host, "--port", str(port), "--lifespan", "on", "--no-access-log"]
     elif kind == "worker":
         argv = [python, "-m", "dramatiq", "workers.actors"]
     elif kind == "scheduler":
