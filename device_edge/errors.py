@@ -5,7 +5,9 @@
 Players branch on `code`, never on the message or the status alone. Domain errors from
 `core` carry their code and a status hint; Starlette's own 404/405 are translated; anything
 unexpected becomes a 500 `internal_error` whose body says nothing about the cause (the
-traceback goes to the server log only).
+traceback goes to the server log only). A backend that is briefly out of reach (PostgreSQL
+pool exhausted or down, Redis unreachable) is not the player's fault and not a bug: it gets
+503 `unavailable` with Retry-After, so players keep their buffers and back off.
 """
 
 from __future__ import annotations
@@ -13,7 +15,9 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
+import redis.exceptions
 import structlog
+from sqlalchemy import exc as sa_exc
 from starlette.exceptions import HTTPException
 from starlette.requests import ClientDisconnect, Request
 from starlette.responses import Response
@@ -38,6 +42,27 @@ HTTP_CODES: dict[int, str] = {
     500: "internal_error",
     503: "unavailable",
 }
+
+
+RETRY_AFTER_S = 5
+
+# Exceptions that mean "a backend is out of reach right now", not "this request is wrong".
+BACKEND_UNAVAILABLE: tuple[type[BaseException], ...] = (
+    sa_exc.TimeoutError,  # connection pool exhausted
+    sa_exc.DisconnectionError,
+    redis.exceptions.ConnectionError,
+    redis.exceptions.TimeoutError,
+    ConnectionError,
+    TimeoutError,
+)
+
+
+def _backend_unavailable(exc: BaseException) -> bool:
+    if isinstance(exc, BACKEND_UNAVAILABLE):
+        return True
+    # SQLAlchemy wraps driver errors; a connection that could not be made or was lost
+    # is flagged as a disconnect.
+    return isinstance(exc, sa_exc.DBAPIError) and bool(exc.connection_invalidated)
 
 
 def error_response(
@@ -105,9 +130,19 @@ class CatchAllMiddleware:
             await self.app(scope, receive, tracking_send)
         except ClientDisconnect:
             return  # nobody is left to answer
-        except Exception:
-            log.exception("unhandled error", path=scope.get("path"), method=scope.get("method"))
+        except Exception as exc:
+            unavailable = _backend_unavailable(exc)
+            event = "backend unavailable" if unavailable else "unhandled error"
+            log.exception(event, path=scope.get("path"), method=scope.get("method"))
             if started:
                 raise
-            response = error_response(500, "internal_error", "internal server error")
+            if unavailable:
+                response = error_response(
+                    503,
+                    "unavailable",
+                    "a backend is briefly unavailable; retry later",
+                    headers={"Retry-After": str(RETRY_AFTER_S)},
+                )
+            else:
+                response = error_response(500, "internal_error", "internal server error")
             await response(scope, receive, send)

@@ -77,6 +77,7 @@ def _error_codes(operation: Operation) -> dict[int, list[str]]:
     for status, names in operation.errors.items():
         add(status, *names)
     add(500, "internal_error")
+    add(503, "unavailable")  # a backend briefly out of reach; comes with Retry-After
     return dict(sorted(codes.items()))
 
 

@@ -93,6 +93,17 @@ def by_created(table: Any, *, descending: bool = False) -> Ordering:
     )
 
 
+def by_sort_name(table: Any, sort_name: Any) -> Ordering:
+    """Alphabetical order: `sort_name` is the query's `lower(name)` label, then the uuid `id`."""
+    return Ordering(
+        name=f"{table.name}.name",
+        keys=(
+            SortKey.text(sort_name.element, sort_name.name),
+            SortKey.uuid(table.c.id, "id"),
+        ),
+    )
+
+
 def encode_cursor(ordering: Ordering, values: Sequence[Any]) -> str:
     keys = [key.encode(value) for key, value in zip(ordering.keys, values, strict=True)]
     payload = {"o": ordering.name, "k": keys}

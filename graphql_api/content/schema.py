@@ -31,7 +31,7 @@ from graphql_api.errors import (
     ValidationError,
 )
 from graphql_api.permissions import CanManageFleet, CanRead
-from graphql_api.relay import Connection, Ordering, PageArgs, SortKey, paginate
+from graphql_api.relay import Connection, PageArgs, by_sort_name, paginate
 from graphql_api.scalars import BigInt
 
 CreateContentResult = Annotated[
@@ -56,10 +56,7 @@ FinalizeContentUploadResult = Annotated[
     strawberry.union("FinalizeContentUploadResult"),
 ]
 
-CONTENT_BY_NAME = Ordering(
-    name="content.name",
-    keys=(SortKey.text(CONTENT_SORT_NAME.element, "sort_name"), SortKey.uuid(content.c.id, "id")),
-)
+CONTENT_BY_NAME = by_sort_name(content, CONTENT_SORT_NAME)
 
 
 @strawberry.type

@@ -45,7 +45,13 @@ from graphql_api.fleet.types import (
 )
 from graphql_api.payloads import DeleteSuccess
 from graphql_api.permissions import CanManageFleet, CanRead
-from graphql_api.relay import Connection, Ordering, PageArgs, SortKey, by_created, paginate
+from graphql_api.relay import (
+    Connection,
+    PageArgs,
+    by_created,
+    by_sort_name,
+    paginate,
+)
 
 CreateStoreResult = Annotated[
     StoreSuccess | ValidationError | PermissionDeniedError, strawberry.union("CreateStoreResult")
@@ -76,24 +82,9 @@ AssignDevicesResult = Annotated[
 ]
 
 DEVICES_BY_CREATED = by_created(devices)
-DEVICES_BY_NAME = Ordering(
-    name="devices.name",
-    keys=(
-        SortKey.text(DEVICE_SORT_NAME.element, "sort_name"),
-        SortKey.uuid(devices.c.id, "id"),
-    ),
-)
-STORES_BY_NAME = Ordering(
-    name="stores.name",
-    keys=(SortKey.text(STORE_SORT_NAME.element, "sort_name"), SortKey.uuid(stores.c.id, "id")),
-)
-GROUPS_BY_NAME = Ordering(
-    name="device_groups.name",
-    keys=(
-        SortKey.text(GROUP_SORT_NAME.element, "sort_name"),
-        SortKey.uuid(device_groups.c.id, "id"),
-    ),
-)
+DEVICES_BY_NAME = by_sort_name(devices, DEVICE_SORT_NAME)
+STORES_BY_NAME = by_sort_name(stores, STORE_SORT_NAME)
+GROUPS_BY_NAME = by_sort_name(device_groups, GROUP_SORT_NAME)
 
 
 @strawberry.type

@@ -18,7 +18,7 @@ from graphql_api.permissions import CanManageFleet, CanRead
 from graphql_api.programming.inputs import CampaignFilter, CampaignInput
 from graphql_api.programming.loaders import CampaignByIdLoader
 from graphql_api.programming.types import Campaign, CampaignSuccess
-from graphql_api.relay import Connection, Ordering, PageArgs, SortKey, paginate
+from graphql_api.relay import Connection, PageArgs, by_sort_name, paginate
 
 CreateCampaignResult = Annotated[
     CampaignSuccess | ValidationError | PermissionDeniedError,
@@ -33,13 +33,7 @@ DeleteCampaignResult = Annotated[
     strawberry.union("DeleteCampaignResult"),
 ]
 
-CAMPAIGNS_BY_NAME = Ordering(
-    name="campaigns.name",
-    keys=(
-        SortKey.text(CAMPAIGN_SORT_NAME.element, "sort_name"),
-        SortKey.uuid(campaigns.c.id, "id"),
-    ),
-)
+CAMPAIGNS_BY_NAME = by_sort_name(campaigns, CAMPAIGN_SORT_NAME)
 
 
 @strawberry.type

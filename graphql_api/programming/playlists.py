@@ -24,7 +24,7 @@ from graphql_api.programming.types import (
     PlaylistItemSuccess,
     PlaylistSuccess,
 )
-from graphql_api.relay import Connection, Ordering, PageArgs, SortKey, paginate
+from graphql_api.relay import Connection, PageArgs, by_sort_name, paginate
 
 CreatePlaylistResult = Annotated[
     PlaylistSuccess | ValidationError | NotFoundError | PermissionDeniedError,
@@ -43,13 +43,7 @@ PlaylistItemResult = Annotated[
     strawberry.union("PlaylistItemResult"),
 ]
 
-PLAYLISTS_BY_NAME = Ordering(
-    name="playlists.name",
-    keys=(
-        SortKey.text(PLAYLIST_SORT_NAME.element, "sort_name"),
-        SortKey.uuid(playlists.c.id, "id"),
-    ),
-)
+PLAYLISTS_BY_NAME = by_sort_name(playlists, PLAYLIST_SORT_NAME)
 
 
 async def _playlist(info: AppInfo, playlist_id: uuid.UUID) -> PlaylistSuccess:

@@ -18,7 +18,7 @@ from graphql_api.permissions import CanManageFleet, CanRead
 from graphql_api.programming.inputs import ScheduleFilter, ScheduleInput
 from graphql_api.programming.loaders import ScheduleByIdLoader
 from graphql_api.programming.types import Schedule, ScheduleSuccess
-from graphql_api.relay import Connection, Ordering, PageArgs, SortKey, paginate
+from graphql_api.relay import Connection, PageArgs, by_sort_name, paginate
 
 ScheduleResult = Annotated[
     ScheduleSuccess | ValidationError | NotFoundError | PermissionDeniedError,
@@ -29,13 +29,7 @@ DeleteScheduleResult = Annotated[
     strawberry.union("DeleteScheduleResult"),
 ]
 
-SCHEDULES_BY_NAME = Ordering(
-    name="schedules.name",
-    keys=(
-        SortKey.text(SCHEDULE_SORT_NAME.element, "sort_name"),
-        SortKey.uuid(schedules.c.id, "id"),
-    ),
-)
+SCHEDULES_BY_NAME = by_sort_name(schedules, SCHEDULE_SORT_NAME)
 
 
 @strawberry.type
