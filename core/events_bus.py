@@ -35,7 +35,7 @@ import structlog
 from redis.exceptions import RedisError
 
 from core.devices.status_events import CHANNEL_NAME as STATUS_CHANNEL_NAME
-from core.redis_client import Keys
+from core.redis_client import Keys, publish_all
 
 log = structlog.get_logger(__name__)
 
@@ -201,17 +201,9 @@ class EventBus:
         await self.redis.publish(self.keys.channel(channel), _dumps(payload))
 
     async def publish_many(self, channel: str, payloads: Iterable[Mapping[str, Any]]) -> int:
-        """Publish in pipelined batches: one round trip per batch, not per event."""
-        full = self.keys.channel(channel)
-        count = 0
-        async with self.redis.pipeline(transaction=False) as pipe:
-            for payload in payloads:
-                pipe.publish(full, _dumps(payload))
-                count += 1
-                if count % 1000 == 0:
-                    await pipe.execute()
-            await pipe.execute()
-        return count
+        """One message per payload, in order, in a few commands (`publish_all`)."""
+        messages = [_dumps(payload) for payload in payloads]
+        return await publish_all(self.redis, self.keys.channel(channel), messages)
 
     @asynccontextmanager
     async def subscribe(

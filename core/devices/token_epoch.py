@@ -11,17 +11,15 @@ and it expires after CACHE_TTL_S as a bound on any missed update.
 from __future__ import annotations
 
 import uuid
-from collections.abc import Sequence
 
 import redis.asyncio as aioredis
 from sqlalchemy import select, update
-from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
+from sqlalchemy.ext.asyncio import AsyncConnection
 
 from core.clock import Clock
 from core.db.enums import DeviceStatus
 from core.db.tables import device_refresh_tokens, devices
 from core.db.uow import UnitOfWork
-from core.devices.coalescing import Coalescer
 from core.errors import NotFound
 from core.redis_client import Keys
 
@@ -103,48 +101,3 @@ async def revoke_device_tokens(
 
     uow.after_commit(publish)
     return new_epoch
-
-
-class EpochReader:
-    """Current epochs for one process's concurrent requests, coalesced: one MGET per batch,
-    and for cache misses one SELECT plus one pipelined SET. Nothing is cached in-process, so
-    a revocation is seen by the very next batch."""
-
-    def __init__(
-        self, engine: AsyncEngine, redis: aioredis.Redis, keys: Keys, *, max_in_flight: int = 4
-    ) -> None:
-        self._engine = engine
-        self._redis = redis
-        self._keys = keys
-        self._coalescer: Coalescer[uuid.UUID, int] = Coalescer(
-            self._read, max_batch=1000, max_in_flight=max_in_flight
-        )
-
-    async def epoch(self, device_id: uuid.UUID) -> int:
-        return await self._coalescer.submit(device_id)
-
-    async def _read(self, device_ids: Sequence[uuid.UUID]) -> list[int | BaseException]:
-        cached = await self._redis.mget([epoch_key(self._keys, d) for d in device_ids])
-        found = {d: int(raw) for d, raw in zip(device_ids, cached, strict=True) if raw is not None}
-        missing = sorted({d for d in device_ids if d not in found})
-        if missing:
-            async with self._engine.connect() as conn:
-                rows = await conn.execute(
-                    select(devices.c.id, devices.c.token_epoch, devices.c.status).where(
-                        devices.c.id.in_(missing)
-                    )
-                )
-                live = {
-                    row.id: int(row.token_epoch)
-                    for row in rows
-                    if row.status != DeviceStatus.DECOMMISSIONED.value
-                }
-            async with self._redis.pipeline(transaction=False) as pipe:
-                for device_id in missing:
-                    found[device_id] = live.get(device_id, REVOKED)
-                    # NX: a fill must never overwrite what a concurrent revocation wrote.
-                    pipe.set(
-                        epoch_key(self._keys, device_id), found[device_id], ex=CACHE_TTL_S, nx=True
-                    )
-                await pipe.execute()
-        return [found[d] for d in device_ids]

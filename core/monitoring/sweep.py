@@ -6,11 +6,12 @@ One transaction, in this order:
 2. work out which stores are open now: one row per distinct (timezone, hours) pair comes
    back from PostgreSQL, Python judges each pair once (DST rules live in one place,
    `core.monitoring.hours`), and the open store ids go back as one array parameter,
-   joined as a set;
+   tested through a hash (`device_facts`);
 3. resolve every unresolved incident whose condition no longer holds (UPDATE ... RETURNING);
 4. open an incident for every device and rule whose condition holds (INSERT ... SELECT ...
    ON CONFLICT DO NOTHING against the partial unique index, so at most one stays open).
-Events are published after COMMIT. docs/monitoring.md has the measurements behind these
+Events are published after COMMIT, a few Redis commands for thousands of events
+(`core.redis_client.publish_all`). docs/monitoring.md has the measurements behind these
 choices. A transaction-scoped advisory lock makes concurrent
 sweeps (a duplicate enqueue, a redelivery) skip instead of racing; every step is idempotent
 anyway, so running the sweep twice changes nothing the second time.
@@ -185,16 +186,17 @@ async def open_new_incidents(
     facts = device_facts()
     rule_list = rules(facts.c, thresholds, safe_times=safe_times)
     # Most devices are healthy: narrow to the few that match any rule, then fan out per rule.
+    # Details are built per rule from the narrowed rows, so each rule's (sometimes costly)
+    # details are computed only for the devices that rule opens for.
     candidates = (
         sa.select(
-            facts.c.id,
-            facts.c.store_id,
+            *facts.c,
             *[rule.opens.label(f"opens_{i}") for i, rule in enumerate(rule_list)],
-            *[rule.details.label(f"details_{i}") for i, rule in enumerate(rule_list)],
         )
         .where(sa.or_(*[rule.opens for rule in rule_list]))
         .cte("candidates")
     )
+    on_candidates = rules(candidates.c, thresholds, safe_times=safe_times)
     per_rule = [
         sa.select(
             candidates.c.id,
@@ -202,11 +204,11 @@ async def open_new_incidents(
             sa.literal(rule.type.value, sa.Text),
             sa.literal(rule.severity.value, sa.Text),
             sa.literal(IncidentStatus.OPEN.value, sa.Text),
-            candidates.c[f"details_{i}"],
+            rule.details,
             NOW,
             NOW,
         ).where(candidates.c[f"opens_{i}"])
-        for i, rule in enumerate(rule_list)
+        for i, rule in enumerate(on_candidates)
     ]
     statement = (
         pg_insert(incidents)

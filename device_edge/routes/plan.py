@@ -1,10 +1,10 @@
 """GET /v1/device/plan: the device's resolved playout plan, with ETag / If-None-Match.
 
 The 304 path is the hot one (every player polls, plans rarely change), so it touches only
-Redis: the device's access token is checked against its Redis-cached epoch
-(`authenticate_device`), and the current ETag per device is read from the Redis key the
-planning workers write after COMMIT, read through a per-process reader that coalesces the
-concurrent polls into one MGET per batch. PostgreSQL is queried only for a full download.
+Redis: `authenticate_device` checks the access token against the device's Redis-cached
+epoch and, in the same MGET, reads the current plan ETag the planning workers write after
+COMMIT (`core.devices.state_reader`, which coalesces a process's concurrent polls into one
+MGET per batch). PostgreSQL is queried only for a full download.
 
 If-None-Match uses the weak comparison of RFC 9110 §13.1.2: `"<etag>"`, `W/"<etag>"`, a
 comma-separated list of them, and `*` all work. A bare, unquoted ETag (as the heartbeat
@@ -14,13 +14,14 @@ reports it) is accepted too, since some player HTTP stacks send it that way.
 from __future__ import annotations
 
 from pydantic import Field
+from starlette.applications import Starlette
 from starlette.requests import Request
 from starlette.responses import Response
+from starlette.types import Scope, Send
 
 from core.plans import get_plan
-from core.plans.etags import PlanEtagReader
-from device_edge.auth import authenticate_device
-from device_edge.context import edge_context
+from device_edge.auth import authenticate_device, authenticate_header
+from device_edge.context import app_context, edge_context
 from device_edge.routing import EdgeRoute, Operation, Reply
 from device_edge.schemas.common import ResponseModel
 
@@ -55,24 +56,43 @@ def _not_modified(etag: str) -> Response:
     return Response(status_code=304, headers=_headers(etag))
 
 
-def etag_reader(request: Request) -> PlanEtagReader:
-    """The process's coalescing ETag reader, bound to the app's Redis client."""
-    state = request.app.state
-    services = edge_context(request).services
-    reader: PlanEtagReader | None = getattr(state, "plan_etag_reader", None)
-    if reader is None or reader.redis is not services.redis:
-        reader = PlanEtagReader(services.redis, services.keys)
-        state.plan_etag_reader = reader
-    return reader
+async def answered_not_modified(app: Starlette, scope: Scope, send: Send) -> bool:
+    """The plan poll's 304, answered before Starlette's middleware and routing; False when
+    this request needs anything else, which the full stack (`plan` below) then answers.
+
+    Why: nearly every plan poll is a 304, and on that path the middleware layers, the router
+    and the Request object cost more CPU than the answer itself. This checks exactly what
+    `plan` checks (the same `authenticate_header`, the same If-None-Match rule) and answers
+    only the success case; any failure, whatever its cause, goes the full way, so errors
+    keep their single mapping in `device_edge.errors`.
+    """
+    authorization = condition = None
+    for name, value in scope["headers"]:
+        if name == b"authorization" and authorization is None:
+            authorization = value.decode("latin-1")
+        elif name == b"if-none-match" and condition is None:
+            condition = value.decode("latin-1")
+    if authorization is None or condition is None:
+        return False
+    try:
+        device = await authenticate_header(app_context(app), authorization)
+    except Exception:  # the full stack repeats the call and answers the error properly
+        return False
+    current = device.plan_etag
+    if current is None or not none_match_hits(condition, current):
+        return False
+    headers = [(name.lower().encode(), value.encode()) for name, value in _headers(current).items()]
+    await send({"type": "http.response.start", "status": 304, "headers": headers})
+    await send({"type": "http.response.body", "body": b""})
+    return True
 
 
 async def plan(request: Request) -> Response:
     device = await authenticate_device(request)
     condition = request.headers.get("if-none-match")
-    if condition is not None:
-        current = await etag_reader(request).etag(device.device_id)
-        if current is not None and none_match_hits(condition, current):
-            return _not_modified(current)
+    current = device.plan_etag  # read with the token epoch, in the same Redis round trip
+    if condition is not None and current is not None and none_match_hits(condition, current):
+        return _not_modified(current)
     services = edge_context(request).services
     computed = await get_plan(services, device.device_id)
     if condition is not None and none_match_hits(condition, computed.etag):
@@ -131,9 +151,11 @@ class PlanDocument(ResponseModel):
     caps: list[PlanCap]
 
 
+PATH = "/v1/device/plan"
+
 routes = [
     EdgeRoute(
-        "/v1/device/plan",
+        PATH,
         plan,
         method="GET",
         operation=Operation(

@@ -12,8 +12,9 @@ import httpx
 from core.bootstrap import Services
 from core.db.enums import TargetType
 from core.db.tables import schedules
+from core.devices.state_reader import CachedDeviceState, DeviceStateReader
+from core.devices.token_epoch import REVOKED
 from core.plans import regenerate
-from core.plans.etags import PlanEtagReader
 from device_edge.routes.plan import PlanDocument, none_match_hits, requested_etags
 from tests.graphql_api.helpers import count_queries, mint_device_token
 from tests.plans.builders import (
@@ -188,9 +189,12 @@ def test_if_none_match_parsing() -> None:
 async def test_concurrent_etag_reads_share_redis_round_trips(services: Services) -> None:
     world = await make_world(services, 40)
     report = await regenerate(services, world.device_ids)
-    reader = PlanEtagReader(services.redis, services.keys)
+    reader = DeviceStateReader(services.engine, services.redis, services.keys)
     unknown = uuid.uuid4()
-    found = await asyncio.gather(*(reader.etag(d) for d in [*world.device_ids, unknown]))
-    assert found[:-1] == [report.plans[d].etag for d in world.device_ids]
-    assert found[-1] is None
+    found = await asyncio.gather(*(reader.read(d) for d in [*world.device_ids, unknown]))
+    assert [state.plan_etag for state in found[:-1]] == [
+        report.plans[d].etag for d in world.device_ids
+    ]
+    assert {state.epoch for state in found[:-1]} == {0}
+    assert found[-1] == CachedDeviceState(epoch=REVOKED, plan_etag=None)
     assert reader.batches < len(found)  # coalesced: not one MGET per request
