@@ -11,10 +11,11 @@ import json
 from enum import StrEnum
 from functools import lru_cache
 from pathlib import Path
-from typing import Any
+from typing import Annotated, Any
+from urllib.parse import urlsplit
 
 from pydantic import Field, SecretStr, field_validator, model_validator
-from pydantic_settings import BaseSettings, SettingsConfigDict
+from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
 DEV_JWT_SECRET = "dev-insecure-jwt-secret-change-me-0123456789"  # noqa: S105 - dev mode only
 DEV_STORAGE_SECRET = "dev-insecure-storage-signing-secret-0123456"  # noqa: S105 - dev mode only
@@ -83,6 +84,11 @@ class Settings(BaseSettings):
 
     log_level: str = Field(default="INFO", alias="LOG_LEVEL")
     log_json: bool = Field(default=False, alias="LOG_JSON")
+    # Browser origins (the console's address) allowed to call the admin API from another
+    # origin, comma-separated. Empty: same-origin only. No wildcard: tokens are at stake.
+    console_origins: Annotated[list[str], NoDecode] = Field(
+        default_factory=list, alias="CONSOLE_ORIGINS"
+    )
 
     @field_validator("jwt_keys", mode="before")
     @classmethod
@@ -90,6 +96,34 @@ class Settings(BaseSettings):
         if isinstance(value, str):
             return json.loads(value)
         return value
+
+    @field_validator("console_origins", mode="before")
+    @classmethod
+    def _split_origins(cls, value: Any) -> Any:
+        if isinstance(value, str):
+            return [part.strip() for part in value.split(",") if part.strip()]
+        return value
+
+    @field_validator("console_origins")
+    @classmethod
+    def _check_origins(cls, origins: list[str]) -> list[str]:
+        checked = []
+        for origin in origins:
+            parts = urlsplit(origin.rstrip("/"))
+            if (
+                parts.scheme not in ("http", "https")
+                or not parts.hostname
+                or parts.path
+                or parts.query
+                or parts.fragment
+                or parts.username
+            ):
+                raise ValueError(
+                    f"CONSOLE_ORIGINS entry {origin!r} is not an origin: "
+                    "use scheme://host[:port], e.g. https://console.example.com"
+                )
+            checked.append(f"{parts.scheme}://{parts.netloc.lower()}")
+        return checked
 
     @model_validator(mode="after")
     def _check_keys(self) -> Settings:

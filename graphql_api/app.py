@@ -6,6 +6,8 @@ from __future__ import annotations
 from typing import Any
 
 from starlette.applications import Starlette
+from starlette.middleware import Middleware
+from starlette.middleware.cors import CORSMiddleware
 from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import BaseRoute, Route, WebSocketRoute
@@ -69,6 +71,24 @@ def _storage_routes(settings: Settings, services: Services | None) -> list[BaseR
     return list(upload_routes(storage, clock))
 
 
+def _cors(settings: Settings) -> list[Middleware]:
+    """A console served from another origin (CONSOLE_ORIGINS) may call /graphql and the CSV
+    export with its bearer token. No cookies are involved, so credentials stay off; with no
+    origins configured, browsers keep the same-origin policy."""
+    if not settings.console_origins:
+        return []
+    return [
+        Middleware(
+            CORSMiddleware,
+            allow_origins=settings.console_origins,
+            allow_methods=["GET", "POST"],
+            allow_headers=["Authorization", "Content-Type"],
+            expose_headers=["Content-Disposition"],
+            max_age=600,
+        )
+    ]
+
+
 def create_app(settings: Settings | None = None, services: Services | None = None) -> Starlette:
     settings = settings or (services.settings if services else get_settings())
     install_plan_trigger()  # programming and fleet mutations enqueue plan regeneration
@@ -93,6 +113,7 @@ def create_app(settings: Settings | None = None, services: Services | None = Non
             *_storage_routes(settings, services),
             *csv_export.routes,
         ],
+        middleware=_cors(settings),
         lifespan=services_lifespan(settings, services),
     )
     app.state.settings = settings
