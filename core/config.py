@@ -73,6 +73,11 @@ class Settings(BaseSettings):
     jwt_issuer: str = Field(default="alive-signage", alias="JWT_ISSUER")
     device_access_ttl_s: int = Field(default=900, alias="DEVICE_ACCESS_TTL_S", gt=0)
     device_refresh_ttl_s: int = Field(default=90 * 86400, alias="DEVICE_REFRESH_TTL_S", gt=0)
+    # 0: strict rotation, any second use of a refresh token revokes the device. N > 0: a
+    # player that lost the answer may retry within N seconds (core.devices.credentials).
+    device_refresh_retry_grace_s: int = Field(
+        default=0, alias="DEVICE_REFRESH_RETRY_GRACE_S", ge=0, le=300
+    )
     console_access_ttl_s: int = Field(default=900, alias="CONSOLE_ACCESS_TTL_S", gt=0)
     console_refresh_ttl_s: int = Field(default=14 * 86400, alias="CONSOLE_REFRESH_TTL_S", gt=0)
 

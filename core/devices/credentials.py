@@ -4,13 +4,22 @@ RFC 9700 §4.14.2: each refresh spends the presented token and issues its succes
 same family; presenting a spent token again means two parties hold the chain (theft), so
 every token of the device is revoked (epoch bump) and the device has to pair again.
 Refresh tokens are random 256-bit secrets stored only as sha256 hashes.
+
+A player on store Wi-Fi can lose the answer to a refresh. It then retries with the token
+it still holds, which strict rotation reads as theft, and the screen needs someone on
+site to pair it again. With DEVICE_REFRESH_RETRY_GRACE_S = N > 0 (default 0: strict), a
+spent token presented again within N seconds of its first use, while its successor was
+never used, counts as that retry. The unused successor is marked superseded and a new
+one is issued. A thief who wins that race gains nothing lasting: the real player's next
+refresh presents the superseded token, which counts as reuse and revokes the device. Every
+retry is audited (`device.refresh_retried`).
 """
 
 from __future__ import annotations
 
 import uuid
 from dataclasses import dataclass
-from datetime import timedelta
+from datetime import datetime, timedelta
 from typing import Any
 
 from sqlalchemy import insert, select, update
@@ -117,6 +126,7 @@ async def _rotate(
                 rt.c.expires_at,
                 rt.c.used_at,
                 rt.c.revoked_at,
+                rt.c.superseded_at,
                 devices.c.status,
                 devices.c.token_epoch,
                 devices.c.store_id,
@@ -131,27 +141,33 @@ async def _rotate(
         return InvalidRefreshToken("unknown refresh token")
     if row.revoked_at is not None:
         return InvalidRefreshToken("refresh token revoked")
-    if row.used_at is not None:
-        await revoke_device_tokens(
-            uow, services.redis, services.keys, services.clock, row.device_id
+    if row.superseded_at is not None:
+        return await _revoke_for_reuse(
+            uow, services, row.device_id, row.family_id, row.id, client_ip
         )
+    if row.used_at is not None:
+        successor = await _retry_successor(conn, services, row.id, row.used_at)
+        if successor is None:
+            return await _revoke_for_reuse(
+                uow, services, row.device_id, row.family_id, row.id, client_ip
+            )
+        now = services.clock.now()
+        await conn.execute(update(rt).where(rt.c.id == successor).values(superseded_at=now))
         await record(
             conn,
             Actor.anonymous(client_ip),
-            action="device.refresh_token_reused",
+            action="device.refresh_retried",
             target_type="device",
             target_id=row.device_id,
-            details={"family_id": str(row.family_id), "token_id": str(row.id)},
-            at=services.clock.now(),
-        )
-        return InvalidRefreshToken(
-            "refresh token already used; every token of this device is revoked"
+            details={"family_id": str(row.family_id), "superseded_token_id": str(successor)},
+            at=now,
         )
     if row.status == DeviceStatus.DECOMMISSIONED.value:
         return InvalidRefreshToken("device is decommissioned")
     if services.clock.now() >= row.expires_at:
         return InvalidRefreshToken("refresh token expired")
-    await conn.execute(update(rt).where(rt.c.id == row.id).values(used_at=services.clock.now()))
+    if row.used_at is None:
+        await conn.execute(update(rt).where(rt.c.id == row.id).values(used_at=services.clock.now()))
     return await issue_credentials(
         conn,
         services,
@@ -163,3 +179,46 @@ async def _rotate(
         family_id=row.family_id,
         parent_id=row.id,
     )
+
+
+async def _retry_successor(
+    conn: AsyncConnection, services: Services, token_id: uuid.UUID, used_at: datetime
+) -> uuid.UUID | None:
+    """The successor a retry of `token_id` may replace, or None when this is reuse: outside
+    the grace window, or the chain moved on (its successor was used, revoked or replaced)."""
+    grace = services.settings.device_refresh_retry_grace_s
+    if grace <= 0 or services.clock.now() - used_at > timedelta(seconds=grace):
+        return None
+    rt = device_refresh_tokens
+    successor = (
+        await conn.execute(
+            select(rt.c.id, rt.c.used_at, rt.c.revoked_at)
+            .where(rt.c.parent_id == token_id, rt.c.superseded_at.is_(None))
+            .with_for_update()
+        )
+    ).one_or_none()
+    if successor is None or successor.used_at is not None or successor.revoked_at is not None:
+        return None
+    successor_id: uuid.UUID = successor.id
+    return successor_id
+
+
+async def _revoke_for_reuse(
+    uow: UnitOfWork,
+    services: Services,
+    device_id: uuid.UUID,
+    family_id: uuid.UUID,
+    token_id: uuid.UUID,
+    client_ip: str | None,
+) -> DomainError:
+    await revoke_device_tokens(uow, services.redis, services.keys, services.clock, device_id)
+    await record(
+        uow.conn,
+        Actor.anonymous(client_ip),
+        action="device.refresh_token_reused",
+        target_type="device",
+        target_id=device_id,
+        details={"family_id": str(family_id), "token_id": str(token_id)},
+        at=services.clock.now(),
+    )
+    return InvalidRefreshToken("refresh token already used; every token of this device is revoked")

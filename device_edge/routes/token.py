@@ -36,7 +36,10 @@ routes = [
             description=(
                 "The presented refresh token is spent; keep the new one. Presenting a spent "
                 "token again is treated as theft: every token of the device is revoked (401 "
-                "`invalid_grant`) and the device must pair again."
+                "`invalid_grant`) and the device must pair again. If the deployment sets "
+                "DEVICE_REFRESH_RETRY_GRACE_S, a player that lost the answer may retry with the "
+                "same token within that many seconds, provided the token it missed was never "
+                "used; it gets new tokens and must forget any it received before."
             ),
             tags=("tokens",),
             request_model=RefreshRequest,

@@ -152,8 +152,12 @@ device_refresh_tokens = sa.Table(
     sa.Column("expires_at", sa.DateTime(timezone=True), nullable=False),
     sa.Column("used_at", sa.DateTime(timezone=True)),
     sa.Column("revoked_at", sa.DateTime(timezone=True)),
+    # Set when a retried refresh (DEVICE_REFRESH_RETRY_GRACE_S) replaced this never-used
+    # token with a sibling: the device never received it, so presenting it is reuse.
+    sa.Column("superseded_at", sa.DateTime(timezone=True)),
     created_at(),
     sa.UniqueConstraint("token_hash"),
     sa.Index(None, "device_id"),
     sa.Index(None, "family_id"),
+    sa.Index(None, "parent_id"),  # a retry looks up the successor of the presented token
 )
