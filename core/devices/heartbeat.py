@@ -10,11 +10,11 @@ Design for ~8,300/s across edge processes:
 - Large JSON values are only replaced when they differ (`IS DISTINCT FROM`), so an
   unchanged device_info keeps its TOAST pointer instead of being rewritten, and
   `updated_at` moves only when the device's description or status changed, not telemetry.
-- Asynchronous commit (`telemetry_connection`): the statement does not wait for its WAL
-  flush, which on a busy disk is most of a heartbeat's latency. A PostgreSQL crash can lose
-  the last fraction of a second of heartbeats (at most 3 x wal_writer_delay), never part of
-  one, and the devices' next heartbeats restore it; proof-of-play, which must be durable
-  before its 2xx, does not use this.
+- Durable commit: a 2xx means the heartbeat, and any status transition it caused, is on
+  disk. Because heartbeats are coalesced, that is one WAL flush per batch, not per
+  heartbeat. Asynchronous commit measured only 1-2 points better (31% against 29-30% of
+  bare Starlette, `bench/heartbeat.py`), and it would have let a PostgreSQL crash lose
+  heartbeats that had been acknowledged.
 - The plan ETags come from Redis in one MGET (the planning workers keep them there), never
   from PostgreSQL.
 - A status event is published only when the status changed, one pipeline per batch.
@@ -197,26 +197,12 @@ def _params(batch: Sequence[tuple[uuid.UUID, HeartbeatReport]]) -> dict[str, Any
 
 
 async def telemetry_connection(services: Services) -> AsyncConnection:
-    """A pooled autocommit connection with asynchronous commit, to keep across batches.
-
-    Give it back with `release_telemetry_connection`, which restores the setting before the
-    connection returns to the pool.
-    """
-    conn = await _autocommit(services.engine).connect()
-    try:
-        await (await _driver(conn)).execute("SET synchronous_commit TO off")
-    except BaseException:
-        await conn.invalidate()
-        raise
-    return conn
+    """A pooled autocommit connection, kept by the writer across batches (each batch then
+    skips the pool checkout). Give it back with `release_telemetry_connection`."""
+    return await _autocommit(services.engine).connect()
 
 
 async def release_telemetry_connection(conn: AsyncConnection) -> None:
-    try:
-        await (await _driver(conn)).execute("RESET synchronous_commit")
-    except BaseException:
-        await conn.invalidate()  # never hand a connection in an unknown state to others
-        raise
     await conn.close()
 
 

@@ -16,7 +16,11 @@ from sqlalchemy import event, select, text, update
 from core.bootstrap import Services
 from core.clock import FrozenClock
 from core.db.tables import device_status_transitions, devices
-from core.devices.heartbeat import plan_etag_key
+from core.devices.heartbeat import (
+    plan_etag_key,
+    release_telemetry_connection,
+    telemetry_connection,
+)
 from core.devices.status_events import DeviceStatusEvent, status_channel
 from tests.conftest import T0
 from tests.device_edge.conftest import HEARTBEAT, Paired, Placement, create_placement, pair
@@ -261,10 +265,19 @@ async def test_a_heartbeat_is_one_statement(
     assert through_driver[0].count("UPDATE devices") == 1
 
 
+async def test_the_heartbeat_connection_commits_durably(services: Services) -> None:
+    """An acknowledged heartbeat must survive a PostgreSQL crash: no asynchronous commit."""
+    conn = await telemetry_connection(services)
+    try:
+        assert (await conn.execute(text("SHOW synchronous_commit"))).scalar_one() == "on"
+    finally:
+        await release_telemetry_connection(conn)
+
+
 async def test_pooled_connections_get_synchronous_commit_back(
     edge_client: httpx.AsyncClient, services: Services, paired: Paired
 ) -> None:
-    """Heartbeats commit asynchronously; nobody else borrowing a connection may inherit it."""
+    """Heartbeats commit durably, and no connection in the pool has that turned off."""
     pool_size = services.engine.sync_engine.pool.size()
     await asyncio.gather(
         *(edge_client.post(PATH, json=FULL, headers=paired.auth) for _ in range(4))
