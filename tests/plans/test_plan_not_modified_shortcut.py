@@ -7,21 +7,23 @@ answers from the full stack.
 
 from __future__ import annotations
 
-import socket
 import uuid
+from dataclasses import dataclass
 from datetime import timedelta
 from typing import Any
 
 import httpx
+import pytest
 from starlette.applications import Starlette
 
-from core.bootstrap import Services, build_services
+from core.bootstrap import Services
 from core.clock import FrozenClock
 from core.devices.heartbeat import plan_etag_key
 from core.devices.token_epoch import revoke_device_tokens
 from device_edge.app import create_app
 from device_edge.routes.plan import PATH, answered_not_modified
 from tests.graphql_api.helpers import mint_device_token
+from tests.outages import services_without_redis
 from tests.plans.builders import make_world
 
 SHOWN_HEADERS = ("etag", "cache-control", "vary", "content-length", "content-type")
@@ -61,20 +63,34 @@ async def shortcut(
     return answered, sent
 
 
-async def current_etag(client: httpx.AsyncClient, token: str) -> str:
-    response = await client.get(PATH, headers={"Authorization": f"Bearer {token}"})
-    assert response.status_code == 200
-    return response.headers["etag"]
+@dataclass(frozen=True)
+class Polling:
+    """A device that fetched its plan once: its epoch and ETag are now cached in Redis."""
+
+    device: uuid.UUID
+    token: str
+    etag: str  # as the ETag header carries it, quoted
+
+    @property
+    def conditional(self) -> dict[str, str]:
+        return {"Authorization": f"Bearer {self.token}", "If-None-Match": self.etag}
 
 
-async def test_the_shortcut_answers_the_304_with_the_full_routes_headers(
-    services: Services, edge_client: httpx.AsyncClient
-) -> None:
+@pytest.fixture
+async def polling(services: Services, edge_client: httpx.AsyncClient) -> Polling:
     world = await make_world(services, 1)
     [device] = world.device_ids
     token = mint_device_token(services, device)
-    etag = await current_etag(edge_client, token)
+    response = await edge_client.get(PATH, headers={"Authorization": f"Bearer {token}"})
+    assert response.status_code == 200
+    return Polling(device, token, response.headers["etag"])
+
+
+async def test_the_shortcut_answers_the_304_with_the_full_routes_headers(
+    services: Services, edge_client: httpx.AsyncClient, polling: Polling
+) -> None:
     app = create_app(services=services)
+    device, token, etag = polling.device, polling.token, polling.etag
 
     answered, sent = await shortcut(app, token, etag)
     assert answered
@@ -86,22 +102,17 @@ async def test_the_shortcut_answers_the_304_with_the_full_routes_headers(
     # (from the stored plan); both answers carry the same headers.
     await services.redis.delete(plan_etag_key(services.keys, device))
     assert await shortcut(app, token, etag) == (False, [])
-    full = await edge_client.get(
-        PATH, headers={"Authorization": f"Bearer {token}", "If-None-Match": etag}
-    )
+    full = await edge_client.get(PATH, headers=polling.conditional)
     assert full.status_code == 304 and full.content == b""
     assert {k: v for k, v in full.headers.items() if k in SHOWN_HEADERS} == fast
     assert fast["etag"] == etag
 
 
 async def test_anything_but_the_success_case_falls_through_untouched(
-    services: Services, edge_client: httpx.AsyncClient
+    services: Services, edge_client: httpx.AsyncClient, polling: Polling
 ) -> None:
-    world = await make_world(services, 1)
-    [device] = world.device_ids
-    token = mint_device_token(services, device)
-    etag = await current_etag(edge_client, token)
     app = create_app(services=services)
+    device, token, etag = polling.device, polling.token, polling.etag
 
     for case_token, condition in (
         (token, None),  # unconditional: the full plan
@@ -115,17 +126,15 @@ async def test_anything_but_the_success_case_falls_through_untouched(
 
 
 async def test_a_revoked_device_gets_401_not_304_even_with_the_current_etag(
-    services: Services, edge_client: httpx.AsyncClient
+    services: Services, edge_client: httpx.AsyncClient, polling: Polling
 ) -> None:
-    world = await make_world(services, 1)
-    [device] = world.device_ids
-    token = mint_device_token(services, device)
-    etag = await current_etag(edge_client, token)
-    headers = {"Authorization": f"Bearer {token}", "If-None-Match": etag}
+    headers = polling.conditional
     assert (await edge_client.get(PATH, headers=headers)).status_code == 304
 
     async with services.uow() as uow:
-        await revoke_device_tokens(uow, services.redis, services.keys, services.clock, device)
+        await revoke_device_tokens(
+            uow, services.redis, services.keys, services.clock, polling.device
+        )
         await uow.commit()
     response = await edge_client.get(PATH, headers=headers)
     assert response.status_code == 401
@@ -133,13 +142,12 @@ async def test_a_revoked_device_gets_401_not_304_even_with_the_current_etag(
 
 
 async def test_an_expired_token_gets_401_not_304(
-    services: Services, edge_client: httpx.AsyncClient, clock: FrozenClock
+    services: Services,
+    edge_client: httpx.AsyncClient,
+    clock: FrozenClock,
+    polling: Polling,
 ) -> None:
-    world = await make_world(services, 1)
-    [device] = world.device_ids
-    token = mint_device_token(services, device)
-    etag = await current_etag(edge_client, token)
-    headers = {"Authorization": f"Bearer {token}", "If-None-Match": etag}
+    headers = polling.conditional
     assert (await edge_client.get(PATH, headers=headers)).status_code == 304
 
     clock.advance(timedelta(hours=1))  # past the token's 15 minutes
@@ -148,20 +156,10 @@ async def test_an_expired_token_gets_401_not_304(
     assert response.json()["error"]["code"] == "token_expired"
 
 
-def _closed_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
-
-
 async def test_an_unreachable_redis_on_a_conditional_poll_is_a_503(services: Services) -> None:
-    settings = services.settings.model_copy(
-        update={"redis_url": f"redis://127.0.0.1:{_closed_port()}/0"}
-    )
-    broken = build_services(settings, clock=services.clock)
-    token = mint_device_token(broken, uuid.uuid4())
-    app = create_app(services=broken)
-    try:
+    async with services_without_redis(services) as broken:
+        token = mint_device_token(broken, uuid.uuid4())
+        app = create_app(services=broken)
         assert await shortcut(app, token, '"sha256-any"') == (False, [])
         async with httpx.AsyncClient(
             transport=httpx.ASGITransport(app=app), base_url="http://edge.test"
@@ -169,27 +167,20 @@ async def test_an_unreachable_redis_on_a_conditional_poll_is_a_503(services: Ser
             response = await client.get(
                 PATH, headers={"Authorization": f"Bearer {token}", "If-None-Match": "*"}
             )
-    finally:
-        await broken.close()
     assert response.status_code == 503, response.text
     assert response.json()["error"]["code"] == "unavailable"
 
 
 async def test_the_edge_app_serves_the_304_without_building_starlettes_stack(
-    services: Services, edge_client: httpx.AsyncClient
+    services: Services, edge_client: httpx.AsyncClient, polling: Polling
 ) -> None:
-    world = await make_world(services, 1)
-    [device] = world.device_ids
-    token = mint_device_token(services, device)
-    etag = await current_etag(edge_client, token)  # caches epoch and ETag in Redis
-
     app = create_app(services=services)
     async with httpx.AsyncClient(
         transport=httpx.ASGITransport(app=app), base_url="http://edge.test"
     ) as client:
-        headers = {"Authorization": f"Bearer {token}", "If-None-Match": etag}
-        assert (await client.get(PATH, headers=headers)).status_code == 304
+        assert (await client.get(PATH, headers=polling.conditional)).status_code == 304
         # Starlette builds its middleware stack on the first request that reaches it.
         assert app.middleware_stack is None
-        assert (await client.get(PATH, headers={"Authorization": f"Bearer {token}"})).is_success
+        unconditional = {"Authorization": f"Bearer {polling.token}"}
+        assert (await client.get(PATH, headers=unconditional)).is_success
         assert app.middleware_stack is not None
