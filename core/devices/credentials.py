@@ -141,17 +141,23 @@ async def _rotate(
         return InvalidRefreshToken("unknown refresh token")
     if row.revoked_at is not None:
         return InvalidRefreshToken("refresh token revoked")
-    if row.superseded_at is not None:
+    # A superseded token never reached the device (a retry replaced it), so whoever shows
+    # it got it elsewhere. A spent one is a retry only within the grace window.
+    successor = None
+    if row.used_at is not None and row.superseded_at is None:
+        successor = await _retry_successor(conn, services, row.id, row.used_at)
+    if row.superseded_at is not None or (row.used_at is not None and successor is None):
         return await _revoke_for_reuse(
             uow, services, row.device_id, row.family_id, row.id, client_ip
         )
-    if row.used_at is not None:
-        successor = await _retry_successor(conn, services, row.id, row.used_at)
-        if successor is None:
-            return await _revoke_for_reuse(
-                uow, services, row.device_id, row.family_id, row.id, client_ip
-            )
-        now = services.clock.now()
+    if row.status == DeviceStatus.DECOMMISSIONED.value:
+        return InvalidRefreshToken("device is decommissioned")
+    now = services.clock.now()
+    if now >= row.expires_at:
+        return InvalidRefreshToken("refresh token expired")
+    if successor is None:
+        await conn.execute(update(rt).where(rt.c.id == row.id).values(used_at=now))
+    else:  # a retry: the successor it replaces never reached the device
         await conn.execute(update(rt).where(rt.c.id == successor).values(superseded_at=now))
         await record(
             conn,
@@ -162,12 +168,6 @@ async def _rotate(
             details={"family_id": str(row.family_id), "superseded_token_id": str(successor)},
             at=now,
         )
-    if row.status == DeviceStatus.DECOMMISSIONED.value:
-        return InvalidRefreshToken("device is decommissioned")
-    if services.clock.now() >= row.expires_at:
-        return InvalidRefreshToken("refresh token expired")
-    if row.used_at is None:
-        await conn.execute(update(rt).where(rt.c.id == row.id).values(used_at=services.clock.now()))
     return await issue_credentials(
         conn,
         services,
