@@ -17,6 +17,7 @@ from graphql_api.content.loaders import (
     VersionsByContentIdLoader,
 )
 from graphql_api.context import AppInfo
+from graphql_api.copying import copy_fields
 from graphql_api.scalars import BigInt
 
 strawberry.enum(
@@ -51,18 +52,7 @@ class ContentVersion:
 
     @classmethod
     def from_model(cls, version: models.ContentVersion) -> ContentVersion:
-        return cls(
-            id=version.id,
-            content_id=version.content_id,
-            version_number=version.version_number,
-            version_hash=version.version_hash,
-            url=version.url,
-            sha256=version.sha256,
-            bytes=version.bytes,
-            mime=version.mime,
-            duration_ms=version.duration_ms,
-            created_at=version.created_at,
-        )
+        return copy_fields(cls, version)
 
     @classmethod
     def from_row(cls, row: Row[Any]) -> ContentVersion:
@@ -90,14 +80,7 @@ class Content:
 
     @classmethod
     def from_model(cls, item: models.Content) -> Content:
-        return cls(
-            id=item.id,
-            name=item.name,
-            type=item.type,
-            tags=list(item.tags),
-            created_at=item.created_at,
-            updated_at=item.updated_at,
-        )
+        return copy_fields(cls, item, tags=list(item.tags))
 
     @classmethod
     def from_row(cls, row: Row[Any]) -> Content:
@@ -119,18 +102,7 @@ class ContentUpload:
 
     @classmethod
     def from_model(cls, upload: models.ContentUpload) -> ContentUpload:
-        return cls(
-            id=upload.id,
-            content_id=upload.content_id,
-            status=upload.status,
-            mime=upload.mime,
-            bytes=upload.expected_bytes,
-            sha256=upload.expected_sha256,
-            duration_ms=upload.duration_ms,
-            expires_at=upload.expires_at,
-            finalized_at=upload.finalized_at,
-            content_version_id=upload.content_version_id,
-        )
+        return copy_fields(cls, upload, bytes=upload.expected_bytes, sha256=upload.expected_sha256)
 
 
 @strawberry.type

@@ -13,6 +13,7 @@ from strawberry.scalars import JSON
 from core.fleet.opening_hours import DAYS
 from core.fleet.policy import GroupPolicy
 from graphql_api.context import AppInfo
+from graphql_api.copying import copy_fields
 from graphql_api.fleet.enums import DeviceStatus
 from graphql_api.fleet.loaders import (
     DeviceCountByGroupIdLoader,
@@ -73,17 +74,7 @@ class Store:
 
     @classmethod
     def from_row(cls, row: Row[Any]) -> Store:
-        return cls(
-            id=row.id,
-            name=row.name,
-            city=row.city,
-            area=row.area,
-            address=row.address,
-            timezone=row.timezone,
-            opening_hours=OpeningHours.from_json(row.operating_hours_json),
-            created_at=row.created_at,
-            updated_at=row.updated_at,
-        )
+        return copy_fields(cls, row, opening_hours=OpeningHours.from_json(row.operating_hours_json))
 
 
 @strawberry.type(
@@ -178,24 +169,14 @@ class Device:
 
     @classmethod
     def from_row(cls, row: Row[Any]) -> Device:
-        return cls(
-            id=row.id,
+        return copy_fields(
+            cls,
+            row,
             name=row.external_name,
             status=DeviceStatus(row.status),
-            status_changed_at=row.status_changed_at,
-            last_seen_at=row.last_seen_at,
-            store_id=row.store_id,
-            group_id=row.group_id,
-            player_version=row.player_version,
             device_info=row.device_info_json,
-            disk_used_bytes=row.disk_used_bytes,
             now_playing=row.now_playing_json,
-            last_error=row.last_error,
             counters=row.counters_json,
-            reported_plan_etag=row.reported_plan_etag,
-            decommissioned_at=row.decommissioned_at,
-            created_at=row.created_at,
-            updated_at=row.updated_at,
         )
 
 

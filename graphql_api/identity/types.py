@@ -13,6 +13,7 @@ from core.db.enums import Role
 from core.db.tables import users
 from core.identity.sessions import Session
 from graphql_api.context import AppInfo
+from graphql_api.copying import copy_fields
 from graphql_api.loaders import RowByIdLoader
 
 strawberry.enum(
@@ -38,15 +39,7 @@ class User:
 
     @classmethod
     def from_row(cls, row: Row[Any]) -> User:
-        return cls(
-            id=row.id,
-            email=row.email,
-            role=Role(row.role),
-            disabled=row.disabled,
-            last_login_at=row.last_login_at,
-            created_at=row.created_at,
-            updated_at=row.updated_at,
-        )
+        return copy_fields(cls, row, role=Role(row.role))
 
 
 @strawberry.type(description="A console session: send `accessToken` as `Authorization: Bearer`.")

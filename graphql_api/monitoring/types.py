@@ -13,6 +13,7 @@ from core.monitoring.models import FleetSummary as CoreFleetSummary
 from core.monitoring.models import Incident as CoreIncident
 from core.monitoring.models import StatusChange
 from graphql_api.context import AppInfo
+from graphql_api.copying import copy_fields
 from graphql_api.fleet.enums import DeviceStatus
 from graphql_api.fleet.loaders import DeviceByIdLoader, StoreByIdLoader
 from graphql_api.fleet.types import Device, Store
@@ -65,21 +66,7 @@ class Incident:
 
     @classmethod
     def from_core(cls, incident: CoreIncident) -> Incident:
-        return cls(
-            id=incident.id,
-            device_id=incident.device_id,
-            store_id=incident.store_id,
-            type=incident.type,
-            severity=incident.severity,
-            status=incident.status,
-            details=JSON(incident.details),
-            created_at=incident.created_at,
-            updated_at=incident.updated_at,
-            acknowledged_at=incident.acknowledged_at,
-            acknowledged_by=incident.acknowledged_by,
-            resolved_at=incident.resolved_at,
-            resolved_by=incident.resolved_by,
-        )
+        return copy_fields(cls, incident, details=JSON(incident.details))
 
     @classmethod
     def from_row(cls, row: Any) -> Incident:
@@ -112,14 +99,7 @@ class DeviceStatusChange:
 
     @classmethod
     def from_core(cls, change: StatusChange) -> DeviceStatusChange:
-        return cls(
-            device_id=change.device_id,
-            store_id=change.store_id,
-            group_id=change.group_id,
-            status=change.status,
-            previous_status=change.previous_status,
-            last_seen_at=change.last_seen_at,
-        )
+        return copy_fields(cls, change)
 
 
 @strawberry.type
@@ -152,15 +132,9 @@ class FleetSummary:
 
     @classmethod
     def from_core(cls, summary: CoreFleetSummary, generated_at: datetime) -> FleetSummary:
-        return cls(
-            devices_total=summary.devices_total,
-            online=summary.online,
-            offline=summary.offline,
-            pending=summary.pending,
-            decommissioned=summary.decommissioned,
-            open_incidents=summary.open_incidents,
-            acknowledged_incidents=summary.acknowledged_incidents,
-            critical_incidents=summary.critical_incidents,
+        return copy_fields(
+            cls,
+            summary,
             incidents_by_type=[
                 IncidentTypeCount(type=kind, count=count)
                 for kind, count in summary.incidents_by_type.items()

@@ -12,6 +12,7 @@ from strawberry.scalars import JSON
 from core.db.enums import ClaimFlow, ClaimStatus
 from core.pairing.console import ClaimView
 from graphql_api.context import AppInfo
+from graphql_api.copying import copy_fields
 from graphql_api.fleet.loaders import DeviceByIdLoader, GroupByIdLoader, StoreByIdLoader
 from graphql_api.fleet.types import Device, DeviceGroup, Store
 
@@ -71,23 +72,8 @@ class DeviceClaim:
 
     @classmethod
     def from_view(cls, view: ClaimView) -> DeviceClaim:
-        return cls(
-            id=view.id,
-            claim_code=view.claim_code,
-            display_code=view.display_code,
-            flow=view.flow,
-            status=view.status,
-            expired=view.expired,
-            expires_at=view.expires_at,
-            created_at=view.created_at,
-            store_id=view.store_id,
-            group_id=view.group_id,
-            name=view.external_name,
-            device_info=cast(JSON, view.device_info),
-            approved_at=view.approved_at,
-            denied_at=view.denied_at,
-            used_at=view.used_at,
-            device_id=view.device_id,
+        return copy_fields(
+            cls, view, name=view.external_name, device_info=cast(JSON, view.device_info)
         )
 
 

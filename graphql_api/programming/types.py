@@ -23,6 +23,7 @@ from graphql_api.content.loaders import (
 )
 from graphql_api.content.types import Content, ContentVersion
 from graphql_api.context import AppInfo
+from graphql_api.copying import copy_fields
 from graphql_api.fleet.loaders import DeviceByIdLoader, GroupByIdLoader
 from graphql_api.fleet.types import Device, DeviceGroup
 from graphql_api.programming.loaders import (
@@ -48,15 +49,7 @@ class Campaign:
 
     @classmethod
     def from_model(cls, campaign: campaign_models.Campaign) -> Campaign:
-        return cls(
-            id=campaign.id,
-            brand_name=campaign.brand_name,
-            name=campaign.name,
-            start_date=campaign.start_date,
-            end_date=campaign.end_date,
-            created_at=campaign.created_at,
-            updated_at=campaign.updated_at,
-        )
+        return copy_fields(cls, campaign)
 
     @classmethod
     def from_row(cls, row: Row[Any]) -> Campaign:
@@ -111,16 +104,7 @@ class PlaylistItem:
 
     @classmethod
     def from_model(cls, item: playlist_models.PlaylistItem) -> PlaylistItem:
-        return cls(
-            id=item.id,
-            playlist_id=item.playlist_id,
-            content_id=item.content_id,
-            content_version_id=item.content_version_id,
-            order_index=item.order_index,
-            weight=item.weight,
-            duration_ms=item.duration_ms,
-            created_at=item.created_at,
-        )
+        return copy_fields(cls, item)
 
 
 @strawberry.type
@@ -142,13 +126,7 @@ class Playlist:
 
     @classmethod
     def from_model(cls, playlist: playlist_models.Playlist) -> Playlist:
-        return cls(
-            id=playlist.id,
-            name=playlist.name,
-            campaign_id=playlist.campaign_id,
-            created_at=playlist.created_at,
-            updated_at=playlist.updated_at,
-        )
+        return copy_fields(cls, playlist)
 
     @classmethod
     def from_row(cls, row: Row[Any]) -> Playlist:
@@ -255,22 +233,7 @@ class Schedule:
 
     @classmethod
     def from_model(cls, schedule: schedule_models.Schedule) -> Schedule:
-        return cls(
-            id=schedule.id,
-            name=schedule.name,
-            target_type=schedule.target_type,
-            target_id=schedule.target_id,
-            playlist_id=schedule.playlist_id,
-            campaign_id=schedule.campaign_id,
-            timezone=schedule.timezone,
-            priority=schedule.priority,
-            rules=ScheduleRules.from_json(schedule.rules),
-            valid_from=schedule.valid_from,
-            valid_to=schedule.valid_to,
-            enabled=schedule.enabled,
-            created_at=schedule.created_at,
-            updated_at=schedule.updated_at,
-        )
+        return copy_fields(cls, schedule, rules=ScheduleRules.from_json(schedule.rules))
 
     @classmethod
     def from_row(cls, row: Row[Any]) -> Schedule:

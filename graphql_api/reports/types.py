@@ -10,6 +10,7 @@ from typing import TYPE_CHECKING
 import strawberry
 
 from core.proof_of_play.reports import GroupBy, ReportFilter, ReportRow, ReportTotals
+from graphql_api.copying import copy_fields
 
 # GraphQL's Int is 32-bit; durations summed over a campaign pass 2^31 ms within weeks.
 if TYPE_CHECKING:
@@ -64,16 +65,7 @@ class ProofOfPlayRow:
 
     @classmethod
     def from_core(cls, row: ReportRow) -> ProofOfPlayRow:
-        return cls(
-            day=row.day,
-            store_id=row.store_id,
-            content_id=row.content_id,
-            campaign_id=row.campaign_id,
-            plays=row.plays,
-            completed=row.completed,
-            starts=row.starts,
-            total_duration_ms=row.total_duration_ms,
-        )
+        return copy_fields(cls, row)
 
 
 @strawberry.type(description="Sums over everything the filter matches (not only the rows shown).")
@@ -85,12 +77,7 @@ class ProofOfPlayTotals:
 
     @classmethod
     def from_core(cls, totals: ReportTotals) -> ProofOfPlayTotals:
-        return cls(
-            plays=totals.plays,
-            completed=totals.completed,
-            starts=totals.starts,
-            total_duration_ms=totals.total_duration_ms,
-        )
+        return copy_fields(cls, totals)
 
 
 @strawberry.type
