@@ -11,6 +11,7 @@ import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from core.audit.service import record
+from core.audit.writes import insert_audited, update_audited
 from core.bootstrap import Services
 from core.campaigns.models import Campaign, CampaignFilter, CampaignInput
 from core.content.validation import FieldErrors, clean_name, escape_like
@@ -44,21 +45,14 @@ async def create_campaign(services: Services, actor: Actor, data: CampaignInput)
     values = _validated(data)
     now = services.clock.now()
     async with services.uow() as uow:
-        row = (
-            await uow.conn.execute(
-                sa.insert(campaigns)
-                .values(**values, created_at=now, updated_at=now)
-                .returning(campaigns)
-            )
-        ).one()
-        created = Campaign.from_row(row)
-        await record(
+        created = await insert_audited(
             uow.conn,
             actor,
-            action="campaign.create",
+            campaigns,
+            values,
+            at=now,
+            build=Campaign.from_row,
             target_type="campaign",
-            target_id=created.id,
-            after=dataclasses.asdict(created),
         )
         await uow.commit()
     return created
@@ -71,24 +65,15 @@ async def update_campaign(
     actor.require(Permission.MANAGE_FLEET)
     values = _validated(data)
     async with services.uow() as uow:
-        before = await _locked(uow.conn, campaign_id)
-        row = (
-            await uow.conn.execute(
-                sa.update(campaigns)
-                .where(campaigns.c.id == campaign_id)
-                .values(**values, updated_at=services.clock.now())
-                .returning(campaigns)
-            )
-        ).one()
-        after = Campaign.from_row(row)
-        await record(
+        after = await update_audited(
             uow.conn,
             actor,
-            action="campaign.update",
+            campaigns,
+            await _locked(uow.conn, campaign_id),
+            values,
+            at=services.clock.now(),
+            build=Campaign.from_row,
             target_type="campaign",
-            target_id=campaign_id,
-            before=dataclasses.asdict(before),
-            after=dataclasses.asdict(after),
         )
         await _announce(services, uow, campaign_id)
         await uow.commit()

@@ -2,13 +2,10 @@
 
 from __future__ import annotations
 
-import dataclasses
 import uuid
 from collections.abc import Sequence
 
-import sqlalchemy as sa
-
-from core.audit.service import record
+from core.audit.writes import insert_audited, update_audited
 from core.bootstrap import Services
 from core.content.models import Content
 from core.content.validation import FieldErrors, clean_name, clean_tags
@@ -39,23 +36,14 @@ async def create_content(
     assert kind is not None
     now = services.clock.now()
     async with services.uow() as uow:
-        row = (
-            await uow.conn.execute(
-                sa.insert(content)
-                .values(
-                    name=clean, type=kind.value, tags=clean_tag_list, created_at=now, updated_at=now
-                )
-                .returning(content)
-            )
-        ).one()
-        created = Content.from_row(row)
-        await record(
+        created = await insert_audited(
             uow.conn,
             actor,
-            action="content.create",
+            content,
+            {"name": clean, "type": kind.value, "tags": clean_tag_list},
+            at=now,
+            build=Content.from_row,
             target_type="content",
-            target_id=created.id,
-            after=dataclasses.asdict(created),
         )
         await uow.commit()
     return created
@@ -81,24 +69,15 @@ async def update_content(
     errors.raise_if_any()
     async with services.uow() as uow:
         before_row = await get_by_id(uow.conn, content, content_id, what="content", lock=True)
-        before = Content.from_row(before_row)
-        row = (
-            await uow.conn.execute(
-                sa.update(content)
-                .where(content.c.id == content_id)
-                .values(**values, updated_at=services.clock.now())
-                .returning(content)
-            )
-        ).one()
-        after = Content.from_row(row)
-        await record(
+        after = await update_audited(
             uow.conn,
             actor,
-            action="content.update",
+            content,
+            Content.from_row(before_row),
+            values,
+            at=services.clock.now(),
+            build=Content.from_row,
             target_type="content",
-            target_id=content_id,
-            before=dataclasses.asdict(before),
-            after=dataclasses.asdict(after),
         )
         await uow.commit()
     return after

@@ -9,6 +9,7 @@ import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from core.audit.service import record
+from core.audit.writes import insert_audited, update_audited
 from core.bootstrap import Services
 from core.content.validation import FieldErrors, clean_name
 from core.db.rows import get_by_id
@@ -47,21 +48,14 @@ async def create_playlist(
     now = services.clock.now()
     async with services.uow() as uow:
         await _require_campaign(uow.conn, campaign_id)
-        row = (
-            await uow.conn.execute(
-                sa.insert(playlists)
-                .values(name=clean, campaign_id=campaign_id, created_at=now, updated_at=now)
-                .returning(playlists)
-            )
-        ).one()
-        created = Playlist.from_row(row)
-        await record(
+        created = await insert_audited(
             uow.conn,
             actor,
-            action="playlist.create",
+            playlists,
+            {"name": clean, "campaign_id": campaign_id},
+            at=now,
+            build=Playlist.from_row,
             target_type="playlist",
-            target_id=created.id,
-            after=dataclasses.asdict(created),
         )
         await uow.commit()
     return created
@@ -81,23 +75,16 @@ async def _update(
         campaign_id = values.get("campaign_id")
         if isinstance(campaign_id, uuid.UUID):
             await _require_campaign(uow.conn, campaign_id)
-        row = (
-            await uow.conn.execute(
-                sa.update(playlists)
-                .where(playlists.c.id == playlist_id)
-                .values(**values, updated_at=services.clock.now())
-                .returning(playlists)
-            )
-        ).one()
-        after = Playlist.from_row(row)
-        await record(
+        after = await update_audited(
             uow.conn,
             actor,
-            action=action,
+            playlists,
+            before,
+            values,
+            at=services.clock.now(),
+            build=Playlist.from_row,
             target_type="playlist",
-            target_id=playlist_id,
-            before=dataclasses.asdict(before),
-            after=dataclasses.asdict(after),
+            action=action,
         )
         if affects_plans:
             notify_plan_inputs_changed(

@@ -15,6 +15,7 @@ import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from core.audit.service import record
+from core.audit.writes import insert_audited, update_audited
 from core.bootstrap import Services
 from core.db.enums import TargetType
 from core.db.rows import get_by_id
@@ -50,21 +51,14 @@ async def create_schedule(services: Services, actor: Actor, data: ScheduleInput)
     now = services.clock.now()
     async with services.uow() as uow:
         await check_references(uow.conn, values)
-        row = (
-            await uow.conn.execute(
-                sa.insert(schedules)
-                .values(**values, created_at=now, updated_at=now)
-                .returning(schedules)
-            )
-        ).one()
-        created = Schedule.from_row(row)
-        await record(
+        created = await insert_audited(
             uow.conn,
             actor,
-            action="schedule.create",
+            schedules,
+            values,
+            at=now,
+            build=Schedule.from_row,
             target_type="schedule",
-            target_id=created.id,
-            after=dataclasses.asdict(created),
         )
         _announce(services, uow, [created])
         await uow.commit()
@@ -79,15 +73,15 @@ async def update_schedule(
     async with services.uow() as uow:
         before = await _locked(uow.conn, schedule_id)
         await check_references(uow.conn, values)
-        after = await _write(services, uow, schedule_id, values)
-        await record(
+        after = await update_audited(
             uow.conn,
             actor,
-            action="schedule.update",
+            schedules,
+            before,
+            values,
+            at=services.clock.now(),
+            build=Schedule.from_row,
             target_type="schedule",
-            target_id=schedule_id,
-            before=dataclasses.asdict(before),
-            after=dataclasses.asdict(after),
         )
         _announce(services, uow, [before, after])
         await uow.commit()
