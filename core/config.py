@@ -10,12 +10,23 @@ from __future__ import annotations
 import json
 from enum import StrEnum
 from functools import lru_cache
+from ipaddress import IPv4Network, IPv6Network, ip_network
 from pathlib import Path
 from typing import Annotated, Any
 from urllib.parse import urlsplit
 
-from pydantic import Field, SecretStr, field_validator, model_validator
-from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
+from pydantic import (
+    Field,
+    SecretStr,
+    ValidationError,
+    field_serializer,
+    field_validator,
+    model_validator,
+)
+from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict, SettingsError
+
+from core.logging import LEVELS
+from core.redaction import mask_url_password
 
 DEV_JWT_SECRET = "dev-insecure-jwt-secret-change-me-0123456789"  # noqa: S105 - dev mode only
 DEV_STORAGE_SECRET = "dev-insecure-storage-signing-secret-0123456"  # noqa: S105 - dev mode only
@@ -33,15 +44,24 @@ class StorageBackend(StrEnum):
 
 
 class InsecureConfigError(RuntimeError):
-    """Raised at start-up when production settings still carry dev secrets."""
+    """Raised at start-up when the settings carry secrets this environment refuses."""
+
+
+class InvalidConfigError(ValueError):
+    """Raised at start-up when a setting cannot be read. It names each setting and why, never
+    the value: pydantic's own message repeats the input, and a malformed JWT_KEYS or URL is
+    a secret."""
 
 
 class Settings(BaseSettings):
     model_config = SettingsConfigDict(env_file=".env", env_file_encoding="utf-8", extra="ignore")
 
     env: Environment = Field(default=Environment.DEV, alias="SIGNAGE_ENV")
-    database_url: str | None = Field(default=None, alias="DATABASE_URL")
-    redis_url: str | None = Field(default=None, alias="REDIS_URL")
+    # Plain strings (every driver takes them as they are), but never printed with their
+    # password: left out of repr/str, masked in JSON dumps (`_mask_urls`) and in log lines
+    # (core.logging redacts URL passwords wherever they appear).
+    database_url: str | None = Field(default=None, alias="DATABASE_URL", repr=False)
+    redis_url: str | None = Field(default=None, alias="REDIS_URL", repr=False)
     redis_key_prefix: str = Field(default="signage:", alias="REDIS_KEY_PREFIX")
     data_dir: Path = Field(default=Path(".data"), alias="SIGNAGE_DATA_DIR")
 
@@ -80,12 +100,42 @@ class Settings(BaseSettings):
     )
     console_access_ttl_s: int = Field(default=900, alias="CONSOLE_ACCESS_TTL_S", gt=0)
     console_refresh_ttl_s: int = Field(default=14 * 86400, alias="CONSOLE_REFRESH_TTL_S", gt=0)
+    # Open GraphQL websockets per api process (the console's live views): per signed-in user,
+    # and per client address (counted before authentication). Excess ones close with 4429.
+    ws_max_connections_per_user: int = Field(default=20, alias="WS_MAX_CONNECTIONS_PER_USER", gt=0)
+    ws_max_connections_per_address: int = Field(
+        default=100, alias="WS_MAX_CONNECTIONS_PER_ADDRESS", gt=0
+    )
 
     claim_ttl_s: int = Field(default=900, alias="CLAIM_TTL_S", gt=0)
     claim_poll_interval_s: int = Field(default=5, alias="CLAIM_POLL_INTERVAL_S", gt=0)
+    # Wrong claim codes per 15 minutes from all addresses together before pairing turns
+    # strict (core.pairing.attempts): correct codes still pair, wrong ones answer 429.
+    pairing_global_failure_limit: int = Field(
+        default=100, alias="PAIRING_GLOBAL_FAILURE_LIMIT", gt=0
+    )
     pop_retention_days: int = Field(default=400, alias="POP_RETENTION_DAYS", gt=0)
     pop_clock_skew_s: int = Field(default=300, alias="POP_CLOCK_SKEW_S", gt=0)
+    # Players may stay offline for weeks: a month and some margin. Capped by retention, which
+    # also keeps event ids (idempotency) for at least as long as any event can be backdated.
+    pop_max_backdate_days: int = Field(default=35, alias="POP_MAX_BACKDATE_DAYS", gt=0)
+    # Per device and minute; far above a real player (~10-100/min) yet not less than one batch.
+    pop_device_events_per_minute: int = Field(
+        default=10_000, alias="POP_DEVICE_EVENTS_PER_MINUTE", ge=1000
+    )
     max_request_bytes: int = Field(default=1024 * 1024, alias="MAX_REQUEST_BYTES", gt=0)
+    # Both HTTP servers (core.cli.processes -> uvicorn, http_common.server): the request head
+    # (request line and headers) in bytes, how long a client may take to send a request (head,
+    # then body), how long an idle keep-alive connection stays open, and how many connections
+    # and requests one server process serves at once before answering 503.
+    http_max_header_bytes: int = Field(
+        default=16 * 1024, alias="HTTP_MAX_HEADER_BYTES", ge=1024, le=1024 * 1024
+    )
+    http_request_timeout_s: int = Field(default=30, alias="HTTP_REQUEST_TIMEOUT_S", gt=0)
+    http_keep_alive_timeout_s: int = Field(default=5, alias="HTTP_KEEP_ALIVE_TIMEOUT_S", gt=0)
+    http_max_concurrency: int = Field(default=2000, alias="HTTP_MAX_CONCURRENCY", gt=0)
+    # Strict-Transport-Security max-age, sent by an app only when its public URL is https.
+    hsts_max_age_s: int = Field(default=31_536_000, alias="HSTS_MAX_AGE_S", ge=0)
 
     log_level: str = Field(default="INFO", alias="LOG_LEVEL")
     log_json: bool = Field(default=False, alias="LOG_JSON")
@@ -94,6 +144,23 @@ class Settings(BaseSettings):
     console_origins: Annotated[list[str], NoDecode] = Field(
         default_factory=list, alias="CONSOLE_ORIGINS"
     )
+    # Reverse proxies (IPs or CIDRs, comma-separated) whose X-Forwarded-For both HTTP apps
+    # believe (http_common.forwarded). Empty: X-Forwarded-For is ignored; the peer is the client.
+    trusted_proxies: Annotated[list[IPv4Network | IPv6Network], NoDecode] = Field(
+        default_factory=list, alias="TRUSTED_PROXIES"
+    )
+
+    @field_validator("log_level")
+    @classmethod
+    def _check_log_level(cls, value: str) -> str:
+        level = value.strip().upper()
+        if level not in LEVELS:
+            raise ValueError(f"LOG_LEVEL {value!r} is not one of {', '.join(LEVELS)}")
+        return level
+
+    @field_serializer("database_url", "redis_url", when_used="json")
+    def _mask_urls(self, url: str | None) -> str | None:
+        return mask_url_password(url)
 
     @field_validator("jwt_keys", mode="before")
     @classmethod
@@ -108,6 +175,25 @@ class Settings(BaseSettings):
         if isinstance(value, str):
             return [part.strip() for part in value.split(",") if part.strip()]
         return value
+
+    @field_validator("trusted_proxies", mode="before")
+    @classmethod
+    def _parse_proxies(cls, value: Any) -> Any:
+        if not isinstance(value, str):
+            return value
+        networks = []
+        for part in (part.strip() for part in value.split(",")):
+            if not part:
+                continue
+            try:
+                networks.append(ip_network(part, strict=False))
+            except ValueError:
+                raise ValueError(
+                    f"TRUSTED_PROXIES entry {part!r} is not an IP address or network: use "
+                    "e.g. 10.0.0.5 or 10.0.0.0/8 (no wildcard: trusting every peer lets "
+                    "any client choose its address)"
+                ) from None
+        return networks
 
     @field_validator("console_origins")
     @classmethod
@@ -151,31 +237,69 @@ class Settings(BaseSettings):
             reasons.append("DATABASE_URL is not set")
         if not self.redis_url:
             reasons.append("REDIS_URL is not set")
+        reasons += self.builtin_secret_reasons()
         for kid, secret in self.jwt_keys.items():
             raw = secret.get_secret_value()
-            if raw == DEV_JWT_SECRET:
-                reasons.append(f"JWT_KEYS[{kid!r}] is the built-in dev secret")
-            elif len(raw) < 32:
+            if raw != DEV_JWT_SECRET and len(raw) < 32:
                 reasons.append(f"JWT_KEYS[{kid!r}] is shorter than 32 characters")
-        signing = self.storage_signing_secret.get_secret_value()
-        if self.storage_backend is StorageBackend.LOCAL and signing == DEV_STORAGE_SECRET:
-            reasons.append("STORAGE_SIGNING_SECRET is the built-in dev secret")
+        if len(self.storage_signing_secret.get_secret_value()) < 32:
+            reasons.append("STORAGE_SIGNING_SECRET is shorter than 32 characters")
         if self.storage_backend is StorageBackend.S3 and not (
             self.s3_access_key_id and self.s3_secret_access_key
         ):
             reasons.append("S3 storage needs S3_ACCESS_KEY_ID and S3_SECRET_ACCESS_KEY")
         return reasons
 
-    def ensure_safe(self) -> None:
-        """Refuse to run production with dev or missing secrets, saying why."""
+    def builtin_secret_reasons(self) -> list[str]:
+        """The built-in dev secrets still in use: published in this repository, so anyone can
+        sign tokens or upload URLs with them."""
+        reasons = [
+            f"JWT_KEYS[{kid!r}] is the built-in dev secret"
+            for kid, secret in self.jwt_keys.items()
+            if secret.get_secret_value() == DEV_JWT_SECRET
+        ]
+        signing = self.storage_signing_secret.get_secret_value()
+        if self.storage_backend is StorageBackend.LOCAL and signing == DEV_STORAGE_SECRET:
+            reasons.append("STORAGE_SIGNING_SECRET is the built-in dev secret")
+        return reasons
+
+    def refusal_reasons(self) -> list[str]:
+        """Why a process must not start with these settings: in production every unsafe
+        setting; in any other environment but dev, the built-in secrets (a test or staging
+        deployment reachable by others must not accept tokens signed with a public key)."""
         if self.env is Environment.PRODUCTION:
-            reasons = self.insecure_reasons()
-            if reasons:
-                raise InsecureConfigError("refusing to start in production: " + "; ".join(reasons))
+            return self.insecure_reasons()
+        if self.env is Environment.DEV:
+            return []
+        return self.builtin_secret_reasons()
+
+    def ensure_safe(self) -> None:
+        """Refuse to start with the secrets `refusal_reasons` names, saying why."""
+        reasons = self.refusal_reasons()
+        if reasons:
+            raise InsecureConfigError(
+                f"refusing to start in {self.env.value}: " + "; ".join(reasons)
+            )
+
+
+def read_settings() -> Settings:
+    """The settings from the environment (and `.env`), or InvalidConfigError."""
+    try:
+        return Settings()
+    except ValidationError as exc:
+        problems = [
+            f"  {'.'.join(str(part) for part in error['loc']) or 'settings'}: {error['msg']}"
+            for error in exc.errors(include_input=False, include_url=False, include_context=False)
+        ]
+        raise InvalidConfigError("invalid configuration:\n" + "\n".join(problems)) from None
+    except SettingsError as exc:
+        # Raised before validation when a JSON-valued variable does not parse; its message
+        # names the field, and `from None` keeps the decoder's excerpt out of any traceback.
+        raise InvalidConfigError(f"invalid configuration:\n  {exc}") from None
 
 
 @lru_cache(maxsize=1)
 def get_settings() -> Settings:
-    settings = Settings()
+    settings = read_settings()
     settings.ensure_safe()
     return settings

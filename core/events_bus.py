@@ -17,6 +17,13 @@ Channel payloads (the contract between edge, workers and API):
   `core.devices.status_events` (heartbeats on the edge, the offline sweep). Extra keys are
   allowed and ignored.
 - `incidents`: {event: opened|updated|resolved, incident: {...}} (see core.monitoring.events).
+- `sessions`: {user_id, epoch}, published by core.identity.sessions after a user's token epoch
+  was bumped (disable, role change, logout everywhere, refresh-token reuse): every API process
+  closes that user's websockets whose token carries an older epoch.
+
+Work that every local subscriber would repeat for the same event (loading the rows a
+subscription's fields show) is done once: `Event.shared(key, factory)` keeps one value per
+event for all of them, since the hub hands the same Event object to every subscriber.
 """
 
 from __future__ import annotations
@@ -24,10 +31,10 @@ from __future__ import annotations
 import asyncio
 import re
 import weakref
-from collections.abc import AsyncIterator, Iterable, Mapping
+from collections.abc import AsyncIterator, Callable, Iterable, Mapping
 from contextlib import asynccontextmanager, suppress
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, TypeVar
 
 import orjson
 import redis.asyncio as aioredis
@@ -39,8 +46,11 @@ from core.redis_client import Keys, publish_all
 
 log = structlog.get_logger(__name__)
 
+T = TypeVar("T")
+
 DEVICE_STATUS = STATUS_CHANNEL_NAME  # published by core.devices.status_events
 INCIDENTS = "incidents"
+SESSIONS = "sessions"
 
 DEFAULT_QUEUE_SIZE = 1000
 _RECONNECT_DELAY_S = 0.5
@@ -54,6 +64,15 @@ class EventsLost(RuntimeError):
 class Event:
     channel: str  # the short name, e.g. "device-status"
     payload: dict[str, Any]
+    memo: dict[str, Any] = field(default_factory=dict, compare=False, repr=False)
+
+    def shared(self, key: str, factory: Callable[[], T]) -> T:
+        """The value stored under `key` for this event, made by `factory` on first use: what
+        one subscriber computes for an event, the others in this process reuse."""
+        if key not in self.memo:
+            self.memo[key] = factory()
+        value: T = self.memo[key]
+        return value
 
 
 def _dumps(payload: Mapping[str, Any]) -> bytes:
@@ -100,6 +119,8 @@ class _Hub:
     redis: aioredis.Redis
     channel_prefix: str
     subscribers: set[Subscription] = field(default_factory=set)
+    # The same subscribers by channel: an event costs only its own channel's subscribers.
+    by_channel: dict[str, set[Subscription]] = field(default_factory=dict)
     lock: asyncio.Lock = field(default_factory=asyncio.Lock)
     pubsub: Any = None
     task: asyncio.Task[None] | None = None
@@ -109,9 +130,17 @@ class _Hub:
             if self.task is None:
                 await self._start()
             self.subscribers.add(subscription)
+            for channel in subscription.channels:
+                self.by_channel.setdefault(channel, set()).add(subscription)
 
     async def remove(self, subscription: Subscription) -> None:
         self.subscribers.discard(subscription)  # at once, even if stopping is interrupted
+        for channel in subscription.channels:
+            listeners = self.by_channel.get(channel)
+            if listeners is not None:
+                listeners.discard(subscription)
+                if not listeners:
+                    del self.by_channel[channel]
         async with self.lock:
             if not self.subscribers and self.task is not None:
                 await self._stop()
@@ -170,8 +199,8 @@ class _Hub:
             log.warning("ignoring an event that is not a JSON object", channel=name)
             return
         event = Event(name, payload)
-        for subscription in list(self.subscribers):
-            if name not in subscription.channels or subscription.overflowed:
+        for subscription in list(self.by_channel.get(name, ())):
+            if subscription.overflowed:
                 continue
             try:
                 subscription.queue.put_nowait(event)
@@ -225,4 +254,4 @@ class EventBus:
         hub = _hubs.get(self.redis)
         if hub is None:
             return 0
-        return sum(1 for sub in hub.subscribers if channel in sub.channels)
+        return len(hub.by_channel.get(channel, ()))

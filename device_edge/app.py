@@ -13,14 +13,17 @@ from starlette.routing import BaseRoute
 from starlette.types import Receive, Scope, Send
 
 from core.bootstrap import Services
-from core.config import Settings, StorageBackend, get_settings
+from core.config import Settings, StorageBackend
 from core.storage.local import LocalStorage
 from device_edge import openapi
 from device_edge.errors import EXCEPTION_HANDLERS, CatchAllMiddleware
 from device_edge.routes import events, heartbeat, pairing, plan, token
 from device_edge.routing import Operation, Reply, describe
+from http_common.forwarded import forwarded_middleware
 from http_common.health import health_routes
 from http_common.lifespan import services_lifespan
+from http_common.process import process_settings
+from http_common.security_headers import SecuredStarlette, security_headers
 from http_common.storage_routes import content_routes
 
 HEALTH_OPERATIONS = {
@@ -78,28 +81,31 @@ def edge_routes() -> list[BaseRoute]:
     ]
 
 
-class EdgeApp(Starlette):
+class EdgeApp(SecuredStarlette):
     """Starlette, with the plan poll's 304 answered ahead of the middleware stack
-    (`plan.answered_not_modified`: the hot path of every player, every minute)."""
+    (`plan.answered_not_modified`: the hot path of every player, every minute); that answer
+    carries the same precomputed security headers as every other."""
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if (
             scope["type"] == "http"
             and scope["path"] == plan.PATH
             and scope["method"] == "GET"
-            and await plan.answered_not_modified(self, scope, send)
+            and await plan.answered_not_modified(self, scope, send, self.security_headers)
         ):
             return
         await super().__call__(scope, receive, send)
 
 
 def create_app(settings: Settings | None = None, services: Services | None = None) -> Starlette:
-    settings = settings or (services.settings if services else get_settings())
+    # No arguments: uvicorn's factory call, so this app owns the process (its logging too).
+    settings = settings or (services.settings if services else process_settings())
     app = EdgeApp(
         routes=[*edge_routes(), *local_content_routes(settings, services)],
-        middleware=[Middleware(CatchAllMiddleware)],
+        middleware=[Middleware(CatchAllMiddleware), *forwarded_middleware(settings)],
         exception_handlers=EXCEPTION_HANDLERS,
         lifespan=services_lifespan(settings, services),
+        security_headers=security_headers(settings, public_url=settings.public_edge_url),
     )
     app.state.settings = settings
     if services is not None:

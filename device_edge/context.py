@@ -51,5 +51,6 @@ def app_context(app: Starlette) -> EdgeContext:
 
 
 def client_address(request: Request) -> str | None:
-    """The peer address (behind a proxy, run uvicorn with --proxy-headers to get the client's)."""
+    """The client's address: the peer, or behind a TRUSTED_PROXIES proxy the address it
+    forwarded (http_common.forwarded rewrites the scope before any route runs)."""
     return request.client.host if request.client else None

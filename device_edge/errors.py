@@ -15,14 +15,15 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
-import redis.exceptions
 import structlog
-from sqlalchemy import exc as sa_exc
 from starlette.exceptions import HTTPException
 from starlette.requests import ClientDisconnect, Request
 from starlette.responses import Response
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+# "A backend is out of reach right now", not "this request is wrong": one rule for the whole
+# system (the heartbeat writer uses it too, to decide which failed batches to retry).
+from core.backends import backend_unavailable as _backend_unavailable
 from core.errors import DomainError, RateLimited, Unauthenticated
 from device_edge.responses import ORJSONResponse
 
@@ -45,24 +46,6 @@ HTTP_CODES: dict[int, str] = {
 
 
 RETRY_AFTER_S = 5
-
-# Exceptions that mean "a backend is out of reach right now", not "this request is wrong".
-BACKEND_UNAVAILABLE: tuple[type[BaseException], ...] = (
-    sa_exc.TimeoutError,  # connection pool exhausted
-    sa_exc.DisconnectionError,
-    redis.exceptions.ConnectionError,
-    redis.exceptions.TimeoutError,
-    ConnectionError,
-    TimeoutError,
-)
-
-
-def _backend_unavailable(exc: BaseException) -> bool:
-    if isinstance(exc, BACKEND_UNAVAILABLE):
-        return True
-    # SQLAlchemy wraps driver errors; a connection that could not be made or was lost
-    # is flagged as a disconnect.
-    return isinstance(exc, sa_exc.DBAPIError) and bool(exc.connection_invalidated)
 
 
 def error_response(
@@ -89,6 +72,15 @@ async def domain_error_handler(request: Request, exc: Exception) -> Response:
     details = dict(exc.details)
     if exc.field and "field" not in details:
         details["field"] = exc.field
+    # Expected (a bad token, a missing permission, a rate limit, invalid input): one line,
+    # never a traceback.
+    log.info(
+        "request refused",
+        status=exc.status_hint,
+        code=exc.code,
+        method=request.method,
+        path=request.url.path,
+    )
     return error_response(exc.status_hint, exc.code, exc.message, details, headers)
 
 

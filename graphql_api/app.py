@@ -3,61 +3,77 @@ routes, and the local-storage upload routes used in embedded mode."""
 
 from __future__ import annotations
 
-from typing import Any
-
+from cross_web import HTTPException
 from starlette.applications import Starlette
 from starlette.middleware import Middleware
 from starlette.middleware.cors import CORSMiddleware
 from starlette.requests import Request
-from starlette.responses import Response
+from starlette.responses import HTMLResponse, Response
 from starlette.routing import BaseRoute, Route, WebSocketRoute
+from starlette.types import Receive, Scope, Send
 from starlette.websockets import WebSocket
-from strawberry import UNSET
-from strawberry.asgi import GraphQL
-from strawberry.exceptions import ConnectionRejectionError
 from strawberry.subscriptions import GRAPHQL_TRANSPORT_WS_PROTOCOL
 
 from core.bootstrap import Services
 from core.clock import SystemClock
-from core.config import Settings, StorageBackend, get_settings
-from core.errors import Unauthenticated
+from core.config import Settings, StorageBackend
 from core.storage.local import LocalStorage
-from graphql_api.context import Context, bearer_token, build_context
+from graphql_api.context import Context, build_context
 from graphql_api.limits import BodyLimit
+from graphql_api.refusals import request_error
 from graphql_api.reports import csv_export
 from graphql_api.schema import build_schema
+from graphql_api.websocket import ConnectionCaps, ConsoleWebSocketGraphQL
+from http_common.forwarded import forwarded_middleware
 from http_common.health import health_routes
 from http_common.lifespan import services_lifespan
+from http_common.process import process_settings
+from http_common.security_headers import SecuredStarlette, security_headers
 from http_common.storage_routes import upload_routes
 from workers.planning import install_plan_trigger
 
 MAX_SUBSCRIPTIONS_PER_CONNECTION = 20
 
 
-class ConsoleGraphQL(GraphQL[Context, None]):
-    """Strawberry's ASGI app with our per-request context and websocket authentication."""
+# GraphiQL (dev only) is the one page either app serves: it loads React and GraphiQL from
+# unpkg.com and runs an inline script, and talks to /graphql over HTTP and websocket.
+GRAPHIQL_CSP = (
+    "default-src 'none'; script-src 'unsafe-inline' https://unpkg.com; "
+    "style-src 'unsafe-inline' https://unpkg.com https://fonts.googleapis.com; "
+    "font-src data: https://unpkg.com https://fonts.gstatic.com; img-src data: https:; "
+    "connect-src 'self' {ws}; frame-ancestors 'none'; base-uri 'none'; form-action 'none'"
+)
+
+
+class ConsoleGraphQL(ConsoleWebSocketGraphQL):
+    """Strawberry's ASGI app with our per-request context and websocket authentication;
+    its HTTP-level refusals answer JSON (`graphql_api.refusals`)."""
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await super().__call__(scope, receive, send)
+            return
+        request = Request(scope, receive=receive)
+        try:
+            response = await self.run(request)
+        except HTTPException as exc:
+            response = request_error(exc.status_code, exc.reason)
+        except RecursionError:
+            # Only a request nested beyond the interpreter's limit gets here (JSON body,
+            # variables or selection sets): the client's input, not a server fault.
+            response = request_error(400, "the request is nested too deeply")
+        await response(scope, receive, send)
+
+    async def render_graphql_ide(self, request: Request) -> Response:
+        host = request.url.netloc
+        csp = GRAPHIQL_CSP.format(ws=f"ws://{host} wss://{host}")
+        return HTMLResponse(self.graphql_ide_html, headers={"Content-Security-Policy": csp})
 
     async def get_context(
         self, request: Request | WebSocket, response: Response | WebSocket
     ) -> Context:
         services: Services = request.app.state.services
         return await build_context(services, request, response)
-
-    async def on_ws_connect(self, context: Context) -> Any:
-        """Browsers cannot set headers on websockets: the console token comes in the
-        `connection_init` payload as `{"authorization": "Bearer <token>"}` (or `{"token": ...}`).
-        A connection without a valid console token is closed (4403)."""
-        params = context.connection_params or {}
-        raw = params.get("authorization") or params.get("Authorization")
-        try:
-            token = bearer_token(raw) if isinstance(raw, str) else params.get("token")
-        except Unauthenticated as exc:
-            raise ConnectionRejectionError() from exc
-        if isinstance(token, str) and token:
-            await context.authenticate_token(token)
-        if context.actor is None:
-            raise ConnectionRejectionError()
-        return UNSET
 
 
 def _storage_routes(settings: Settings, services: Services | None) -> list[BaseRoute]:
@@ -90,7 +106,8 @@ def _cors(settings: Settings) -> list[Middleware]:
 
 
 def create_app(settings: Settings | None = None, services: Services | None = None) -> Starlette:
-    settings = settings or (services.settings if services else get_settings())
+    # No arguments: uvicorn's factory call, so this app owns the process (its logging too).
+    settings = settings or (services.settings if services else process_settings())
     install_plan_trigger()  # programming and fleet mutations enqueue plan regeneration
     graphql_app = ConsoleGraphQL(
         build_schema(production=not settings.is_dev),
@@ -100,21 +117,22 @@ def create_app(settings: Settings | None = None, services: Services | None = Non
         # Only graphql-transport-ws: the legacy graphql-ws protocol is disabled.
         subscription_protocols=(GRAPHQL_TRANSPORT_WS_PROTOCOL,),
         max_subscriptions_per_connection=MAX_SUBSCRIPTIONS_PER_CONNECTION,
+        # Browser websockets from CONSOLE_ORIGINS (and same-origin) only: HTTP 403 otherwise.
+        allowed_origins=settings.console_origins,
+        caps=ConnectionCaps.from_settings(settings),
     )
-    app = Starlette(
+    app = SecuredStarlette(
         routes=[
             *health_routes(),
-            Route(
-                "/graphql",
-                BodyLimit(graphql_app, settings.max_request_bytes),
-                methods=["GET", "POST"],
-            ),
+            # Every method reaches the view, which refuses all but GET and POST in JSON.
+            Route("/graphql", BodyLimit(graphql_app, settings.max_request_bytes)),
             WebSocketRoute("/graphql", graphql_app),
             *_storage_routes(settings, services),
             *csv_export.routes,
         ],
-        middleware=_cors(settings),
+        middleware=[*forwarded_middleware(settings), *_cors(settings)],
         lifespan=services_lifespan(settings, services),
+        security_headers=security_headers(settings, public_url=settings.public_api_url),
     )
     app.state.settings = settings
     if services is not None:

@@ -2,13 +2,15 @@
 
 A new Context is built for every HTTP request (and once per websocket connection) in
 `build_context`, so DataLoader caches never outlive a request and never leak one user's data
-into another's response.
+into another's response. On a websocket each operation runs with its own copy
+(`for_operation`), holding the identity re-checked when the operation started.
 """
 
 from __future__ import annotations
 
+import uuid
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any, TypeVar
 
 from starlette.requests import HTTPConnection, Request
@@ -19,7 +21,7 @@ from strawberry.types.info import Info
 from core.bootstrap import Services
 from core.errors import Unauthenticated
 from core.identity.actor import Actor
-from core.identity.sessions import authenticate
+from core.identity.sessions import AuthenticatedSession, authenticate_session
 from core.security.tokens import InvalidToken
 
 LoaderT = TypeVar("LoaderT")
@@ -60,6 +62,12 @@ class Context:
     auth_error: Unauthenticated | None = None
     # Set by Strawberry from the graphql-transport-ws `connection_init` payload.
     connection_params: dict[str, Any] | None = field(default=None)
+    # The presented access token and what it proved; a websocket re-checks the token for
+    # every operation and closes itself at `session.expires_at`.
+    access_token: str | None = field(default=None, repr=False)
+    session: AuthenticatedSession | None = None
+    # The user whose per-user websocket slot this connection holds (graphql_api.websocket).
+    counted_user: uuid.UUID | None = None
 
     def require_actor(self) -> Actor:
         """The authenticated actor, or the reason there is none."""
@@ -68,14 +76,23 @@ class Context:
         raise self.auth_error or Unauthenticated("authentication required")
 
     async def authenticate_token(self, token: str | None) -> None:
-        """Adopt the actor behind a console access token, or remember why it was refused."""
-        self.actor, self.auth_error = None, None
-        if not token:
-            return
-        try:
-            self.actor = await authenticate(self.services, token, self.client_ip)
-        except Unauthenticated as exc:
-            self.auth_error = exc
+        """Adopt the actor behind a console access token, or remember why it was refused.
+        The fields change together after the check, so an operation starting meanwhile on the
+        same websocket never sees a half-updated identity."""
+        session: AuthenticatedSession | None = None
+        error: Unauthenticated | None = None
+        if token:
+            try:
+                session = await authenticate_session(self.services, token, self.client_ip)
+            except Unauthenticated as exc:
+                error = exc
+        self.access_token, self.session, self.auth_error = token, session, error
+        self.actor = session.actor if session is not None else None
+
+    def for_operation(self) -> Context:
+        """A copy for one websocket operation: its own DataLoaders, and the identity as it
+        stands now, so concurrent operations on one connection never share caches."""
+        return replace(self, loaders=Loaders(self.services))
 
 
 AppInfo = Info[Context, None]
@@ -92,6 +109,7 @@ def bearer_token(value: str | None) -> str | None:
 
 
 def client_ip(connection: HTTPConnection) -> str | None:
+    """The peer, or the client a TRUSTED_PROXIES proxy forwarded (http_common.forwarded)."""
     return connection.client.host if connection.client else None
 
 

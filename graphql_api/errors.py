@@ -8,6 +8,23 @@ is a member of the field's return union; otherwise it becomes a top-level GraphQ
 was expected). Anything that is not a DomainError is a bug and is masked in production.
 
 Use `to_error_result(exc)` where a resolver wants to build the result itself.
+
+Bad input is never INTERNAL_ERROR. Which shape it takes depends on where GraphQL notices it:
+- a value of the right type that cannot be stored or computed with (NUL or a lone surrogate
+  in a string, a date-time without offset or too close to years 1/9999, a date outside
+  0001-01-03..9999-12-29): `graphql_api/input_rule.py` checks every argument of every query
+  and mutation with `core.inputs` before the resolver runs and raises ValidationFailed, so a
+  mutation answers its typed `ValidationError` (one FieldError per value, camelCase path,
+  code NUL_CHARACTER, UNPAIRED_SURROGATE, OUT_OF_RANGE or INVALID_FORMAT), and a query a
+  top-level error with that code in `extensions.code` and the same `extensions.errors`;
+- a value GraphQL cannot coerce to the argument's type at all (a bad UUID, Date, DateTime or
+  BigInt, an Int beyond 32 bits, an unknown enum value), as a variable or a literal: the
+  operation does not run, so there is no result union to put it in. graphql-core reports it
+  as a top-level error with no `path`; `DomainErrorCodes` gives it `extensions.code`
+  VALIDATION_ERROR and `MaskUnexpectedErrors` leaves it readable in production. That holds
+  because every scalar parser raises GraphQLError (Strawberry's own scalars do, and so does
+  `BigInt` in graphql_api/scalars.py): a parser raising anything else would be reported as
+  an unexpected exception.
 """
 
 from __future__ import annotations
@@ -22,6 +39,7 @@ from strawberry.extensions import MaskErrors, SchemaExtension
 from strawberry.types.field import StrawberryField
 from strawberry.types.info import Info
 
+from core import inputs as core_inputs
 from core.errors import (
     Conflict,
     DomainError,
@@ -55,6 +73,9 @@ class ErrorCode(Enum):
     VALIDATION_ERROR = "VALIDATION_ERROR"
     PAGE_SIZE_EXCEEDED = "PAGE_SIZE_EXCEEDED"
     INVALID_CURSOR = "INVALID_CURSOR"
+    # text PostgreSQL cannot store (core.inputs)
+    NUL_CHARACTER = "NUL_CHARACTER"
+    UNPAIRED_SURROGATE = "UNPAIRED_SURROGATE"
     # state and existence
     NOT_FOUND = "NOT_FOUND"
     CONFLICT = "CONFLICT"
@@ -77,10 +98,21 @@ class ErrorCode(Enum):
     def from_domain(cls, code: str | None, default: ErrorCode | None = None) -> ErrorCode:
         """Map a core error code string ("not_found", "too_long", ...) to the enum."""
         if code:
-            member = cls.__members__.get(code.upper())
+            member = cls.__members__.get(code.upper()) or _ALIASES.get(code)
             if member is not None:
                 return member
         return default or cls.INVALID
+
+
+# core.inputs problem codes that an existing, more general code already says.
+_ALIASES: dict[str, ErrorCode] = {
+    core_inputs.INTEGER_OUT_OF_RANGE: ErrorCode.OUT_OF_RANGE,
+    core_inputs.NUMBER_NOT_FINITE: ErrorCode.OUT_OF_RANGE,
+    core_inputs.DATETIME_OUT_OF_RANGE: ErrorCode.OUT_OF_RANGE,
+    core_inputs.DATE_OUT_OF_RANGE: ErrorCode.OUT_OF_RANGE,
+    core_inputs.DATETIME_NAIVE: ErrorCode.INVALID_FORMAT,
+    core_inputs.TOO_DEEPLY_NESTED: ErrorCode.INVALID,
+}
 
 
 @strawberry.interface(description="Common shape of every typed error result.")

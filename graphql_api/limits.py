@@ -4,9 +4,9 @@ crosses the cap)."""
 
 from __future__ import annotations
 
-import json
-
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+from graphql_api.refusals import request_error_body
 
 
 class _TooLarge(Exception):
@@ -52,17 +52,9 @@ class BodyLimit:
             await self._refuse(send)
 
     async def _refuse(self, send: Send) -> None:
-        body = json.dumps(
-            {
-                "data": None,
-                "errors": [
-                    {
-                        "message": f"request body is larger than {self.max_bytes} bytes",
-                        "extensions": {"code": "PAYLOAD_TOO_LARGE"},
-                    }
-                ],
-            }
-        ).encode()
+        body = request_error_body(
+            f"request body is larger than {self.max_bytes} bytes", "PAYLOAD_TOO_LARGE"
+        )
         await send(
             {
                 "type": "http.response.start",

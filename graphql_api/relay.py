@@ -35,6 +35,7 @@ from sqlalchemy.engine import Row
 from sqlalchemy.sql.elements import ColumnElement
 
 from core.errors import ValidationFailed
+from core.inputs import first_json_problem, instant_problem
 from graphql_api.context import AppInfo, Context
 
 MAX_PAGE_SIZE = 100
@@ -127,7 +128,13 @@ def decode_cursor(ordering: Ordering, cursor: str, field: str) -> list[Any]:
         values = payload["k"]
         if not isinstance(values, list) or len(values) != len(ordering.keys):
             raise invalid()
-        return [key.decode(v) for key, v in zip(ordering.keys, values, strict=True)]
+        # A cursor is client input like any other: its keys reach SQL as bind parameters.
+        if first_json_problem(values) is not None:
+            raise invalid()
+        decoded = [key.decode(v) for key, v in zip(ordering.keys, values, strict=True)]
+        if any(isinstance(v, datetime) and instant_problem(v) for v in decoded):
+            raise invalid()
+        return decoded
     except ValidationFailed:
         raise
     except (ValueError, TypeError, KeyError, binascii.Error, AttributeError) as exc:

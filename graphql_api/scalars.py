@@ -9,22 +9,35 @@ from __future__ import annotations
 from typing import Any, NewType
 
 import strawberry
+from graphql import GraphQLError
 from strawberry.types.scalar import ScalarDefinition
 
-_INT64_MIN, _INT64_MAX = -(1 << 63), (1 << 63) - 1
+from core.inputs import integer_problem
+
+# Longest decimal string a signed 64-bit integer needs ("-9223372036854775808" is 20): a
+# longer one is refused before int() spends time on it.
+_MAX_DIGITS = 20
 
 
 def _parse_bigint(value: Any) -> int:
+    """Raises GraphQLError, never ValueError: graphql-core reports a GraphQLError from a
+    parser as the client's validation error, and wraps anything else as an unexpected
+    exception (INTERNAL_ERROR, masked in production) when the value is a literal."""
     if isinstance(value, bool):
-        raise ValueError("BigInt cannot represent a boolean")
+        raise GraphQLError("BigInt cannot represent a boolean")
     if isinstance(value, int):
         number = value
-    elif isinstance(value, str) and value.strip().lstrip("-").isdigit():
+    elif (
+        isinstance(value, str)
+        and len(value.strip()) <= _MAX_DIGITS
+        and value.strip().removeprefix("-").isdecimal()
+        and value.strip().isascii()
+    ):
         number = int(value.strip())
     else:
-        raise ValueError(f"BigInt cannot represent {value!r}")
-    if not _INT64_MIN <= number <= _INT64_MAX:
-        raise ValueError("BigInt is out of the signed 64-bit range")
+        raise GraphQLError("BigInt cannot represent this value: give an integer")
+    if integer_problem(number):
+        raise GraphQLError("BigInt is out of the signed 64-bit range")
     return number
 
 

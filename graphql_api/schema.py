@@ -3,9 +3,12 @@
 Adding a domain: give it a `DOMAIN = DomainSchema(query=..., mutation=..., subscription=...)`
 in its package `__init__`, then add ONE import line and ONE entry to `DOMAINS` below.
 
-Protection (OWASP GraphQL cheat sheet): depth, alias and token limits on every operation;
-in production, introspection is disabled and unexpected errors are masked. Extensions are
-passed as classes or factories so each operation gets fresh instances.
+Protection (OWASP GraphQL cheat sheet): every argument passes `core.inputs` (see
+graphql_api/input_rule.py); depth, alias and token limits on every operation, and
+a document with several operations needs an operationName (GraphQL spec, GetOperation); in
+production, introspection is disabled, "Did you mean" suggestions are cut from error messages
+and unexpected errors are masked. Extensions are passed as classes or factories so each
+operation gets fresh instances.
 """
 
 from __future__ import annotations
@@ -27,7 +30,9 @@ from strawberry.tools import merge_types
 
 from graphql_api.audit import DOMAIN as audit
 from graphql_api.content import DOMAIN as content
+from graphql_api.document_rules import HideSuggestions, RequireOperationName
 from graphql_api.domain import DomainSchema
+from graphql_api.error_log import LoggedSchema
 from graphql_api.errors import (
     ERROR_TYPES,
     EXCEPTION_HANDLERS,
@@ -36,6 +41,7 @@ from graphql_api.errors import (
 )
 from graphql_api.fleet import DOMAIN as fleet
 from graphql_api.identity import DOMAIN as identity
+from graphql_api.input_rule import apply_input_rule
 from graphql_api.monitoring import DOMAIN as monitoring
 from graphql_api.pairing import DOMAIN as pairing
 from graphql_api.plans import DOMAIN as plans
@@ -78,24 +84,29 @@ def build_schema(*, production: bool) -> strawberry.Schema:
         lambda: QueryDepthLimiter(max_depth=MAX_DEPTH, should_ignore=_introspection_field),
         lambda: MaxAliasesLimiter(max_alias_count=MAX_ALIASES),
         lambda: MaxTokensLimiter(max_token_count=MAX_TOKENS),
+        RequireOperationName,
         DomainErrorCodes,
     ]
     if production:
-        extensions += [DisableIntrospection, MaskUnexpectedErrors]
+        extensions += [DisableIntrospection, HideSuggestions, MaskUnexpectedErrors]
     query = _merged("Query", [d.query for d in DOMAINS])
     if query is None:
         raise RuntimeError("no domain contributes a query")
+    mutation = _merged("Mutation", [d.mutation for d in DOMAINS])
+    config = StrawberryConfig(relay_max_results=MAX_PAGE_SIZE, scalar_map=SCALAR_MAP)
+    # Every argument of every query and mutation passes core.inputs before its resolver.
+    apply_input_rule([query, mutation], config.name_converter)
     extra_types: list[Any] = [*ERROR_TYPES]
     for domain in DOMAINS:
         extra_types.extend(domain.types)
-    return strawberry.Schema(
+    return LoggedSchema(
         query=query,
-        mutation=_merged("Mutation", [d.mutation for d in DOMAINS]),
+        mutation=mutation,
         subscription=_merged("Subscription", [d.subscription for d in DOMAINS]),
         types=extra_types,
         extensions=extensions,
         exception_handlers=EXCEPTION_HANDLERS,
-        config=StrawberryConfig(relay_max_results=MAX_PAGE_SIZE, scalar_map=SCALAR_MAP),
+        config=config,
     )
 
 

@@ -5,7 +5,9 @@
   `core.storage.signing`) is the only credential, like a presigned URL; the signed size is the
   hard body limit and the signed sha256 is checked while streaming to disk.
 - `content_routes(storage)` -> `GET /v1/device/content/{key}`, for the device edge (port 8001):
-  serves stored files to players, with Range support from Starlette's FileResponse.
+  serves stored files to players, with Range support from Starlette's FileResponse. The type
+  comes from the key's extension (chosen by the server from the validated mime), and anything
+  a browser could execute is sandboxed and sent as an attachment (`core.storage.serving`).
 
 The routes are closures over the storage and clock passed in, so they need nothing on
 `app.state` and can be mounted on either app.
@@ -13,6 +15,7 @@ The routes are closures over the storage and clock passed in, so they need nothi
 
 from __future__ import annotations
 
+import mimetypes
 from stat import S_ISREG
 
 from starlette.requests import ClientDisconnect, Request
@@ -22,10 +25,14 @@ from starlette.routing import Route
 from core.clock import Clock
 from core.errors import DomainError, NotFound, PayloadTooLarge
 from core.storage.local import LocalStorage
+from core.storage.serving import served_headers
 from core.storage.signing import UploadSigner
 
 UPLOAD_PATH = "/v1/admin/uploads/{key:path}"
 CONTENT_PATH = "/v1/device/content/{key:path}"
+UNKNOWN_MEDIA_TYPE = "application/octet-stream"
+# Media may be embedded by a browser-based player on another origin (<img>, <video>).
+CONTENT_CORP = {"Cross-Origin-Resource-Policy": "cross-origin"}
 
 
 def _error(status: int, code: str, message: str) -> JSONResponse:
@@ -80,6 +87,12 @@ def content_routes(storage: LocalStorage) -> list[Route]:
             stat = None
         if stat is None or not S_ISREG(stat.st_mode):
             return _error(404, NotFound.code, f"no content under {key!r}")
-        return FileResponse(path, stat_result=stat)
+        media_type = mimetypes.guess_type(path.name)[0] or UNKNOWN_MEDIA_TYPE
+        return FileResponse(
+            path,
+            stat_result=stat,
+            media_type=media_type,
+            headers={**served_headers(media_type), **CONTENT_CORP},
+        )
 
     return [Route(CONTENT_PATH, get_content, methods=["GET", "HEAD"])]

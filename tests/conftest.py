@@ -27,6 +27,8 @@ TEST_JWT_KEYS = (
     '{"k1": "test-signing-key-k1-0123456789abcdef0123",'
     ' "k0": "test-signing-key-k0-0123456789abcdef0123"}'
 )
+# Not the built-in dev secret: every environment but dev refuses that one.
+TEST_STORAGE_SIGNING_SECRET = "test-storage-signing-secret-0123456789abcdef"
 T0 = datetime(2026, 3, 2, 10, 0, tzinfo=UTC)  # a Monday
 
 
@@ -83,6 +85,7 @@ def settings(
             "SIGNAGE_DATA_DIR": str(tmp_path / "data"),
             "JWT_KEYS": TEST_JWT_KEYS,
             "JWT_ACTIVE_KID": "k1",
+            "STORAGE_SIGNING_SECRET": TEST_STORAGE_SIGNING_SECRET,
         }
     )
 

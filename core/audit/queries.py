@@ -2,6 +2,10 @@
 
 Rows are listed newest first by their identity `id`, which follows insertion order, so a
 keyset on `id` pages through a log that keeps growing without skipping or repeating rows.
+
+Every reader sees every row (who did what, when), but the contents of entries about console
+accounts and sign-ins (`user.*`, `auth.*`: emails tried at login, roles, account states,
+session families) are only for roles that manage users: `details_visible` decides it.
 """
 
 from __future__ import annotations
@@ -16,6 +20,14 @@ import sqlalchemy as sa
 from core.db.enums import ActorType
 from core.db.tables import audit_log, users
 from core.fleet.validation import FieldErrors
+from core.identity.actor import Actor, Permission
+
+RESTRICTED_ACTION_PREFIXES = ("user.", "auth.")
+
+
+def details_visible(actor: Actor, action: str) -> bool:
+    """May `actor` read the target, before/after and details of an entry with `action`?"""
+    return not action.startswith(RESTRICTED_ACTION_PREFIXES) or actor.can(Permission.MANAGE_USERS)
 
 
 @dataclass(frozen=True)

@@ -45,6 +45,15 @@ def process_argv(kind: str, settings: Settings, extra: Sequence[str] = ()) -> li
         # "--lifespan on": a failing start-up (bad settings) exits instead of serving errors.
         # No access log: one line per heartbeat costs edge CPU; structlog logs what matters.
         argv += ["--host", host, "--port", str(port), "--lifespan", "on", "--no-access-log"]
+        # X-Forwarded-For is the apps' business (TRUSTED_PROXIES, http_common.forwarded):
+        # uvicorn's own handling would trust 127.0.0.1 before the app, whatever the setting.
+        argv += ["--no-proxy-headers"]
+        # Request limits (HTTP_* settings): uvicorn bounds keep-alive and concurrency (503);
+        # the protocol bounds the head (431) and how long a request may take to arrive (408).
+        argv += ["--http", "http_common.server:LimitedHttpToolsProtocol"]
+        argv += ["--h11-max-incomplete-event-size", str(settings.http_max_header_bytes)]
+        argv += ["--timeout-keep-alive", str(settings.http_keep_alive_timeout_s)]
+        argv += ["--limit-concurrency", str(settings.http_max_concurrency)]
     elif kind == "worker":
         argv = [python, "-m", "dramatiq", "workers.actors"]
     elif kind == "scheduler":

@@ -22,6 +22,7 @@ from types import FrameType
 from core.cli.infra import ResolvedServices, resolve
 from core.cli.processes import Supervisor, process_argv, stopped_cleanly
 from core.config import Settings
+from core.redaction import mask_url_password
 
 READY_TIMEOUT_S = 120.0
 
@@ -67,8 +68,8 @@ def _run_with_services(
 ) -> int:
     from core.db.migrations import upgrade
 
-    print(f"signage: PostgreSQL {services.database_url}")
-    print(f"signage: Redis      {services.redis_url}")
+    print(f"signage: PostgreSQL {mask_url_password(services.database_url)}")
+    print(f"signage: Redis      {mask_url_password(services.redis_url)}")
     upgrade(services.database_url)
     print("signage: migrations at head")
     if stop.event.is_set():

@@ -20,5 +20,8 @@ def create_engine(url: str, *, pool_size: int = 10, max_overflow: int = 10) -> A
         pool_size=pool_size,
         max_overflow=max_overflow,
         pool_pre_ping=True,
+        # Statement parameters stay out of exception messages and logs: they carry token
+        # hashes, claim codes and player input (core.logging redacts what it can recognise).
+        hide_parameters=True,
         connect_args={"server_settings": {"application_name": "alive-signage"}},
     )

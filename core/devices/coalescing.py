@@ -6,8 +6,10 @@ process adds no latency; while `max_in_flight` batches are running, new items qu
 go together in the next batch. Under load one statement or one Redis command serves many
 requests, and the number of connections a process needs stays bounded by `max_in_flight`.
 
-Each caller awaits only its own result; an exception raised for the batch reaches every
-caller of that batch.
+Each caller awaits only its own result. An exception raised for the batch reaches every
+caller of that batch, unless the Coalescer was told to isolate it: then the batch is retried in
+halves, so that only the callers whose items cause the failure get it (`core.isolating`). A
+batch that succeeds pays nothing for this.
 """
 
 from __future__ import annotations
@@ -16,6 +18,8 @@ import asyncio
 from collections.abc import Awaitable, Callable, Hashable, Sequence
 from dataclasses import dataclass
 from typing import Generic, TypeVar
+
+from core.isolating import isolate_failures
 
 T = TypeVar("T")
 R = TypeVar("R")
@@ -39,11 +43,18 @@ class Coalescer(Generic[T, R]):
         max_in_flight: int = 4,
         distinct: Callable[[T], Hashable] | None = None,
         on_idle: Callable[[], None] | None = None,
+        isolate: Callable[[Exception], bool] | None = None,
     ) -> None:
         """`distinct`: items with equal keys never share a batch, nor run in two batches at
         once, so they apply strictly in arrival order.
-        `on_idle`: called when the last running batch ends with nothing queued."""
+        `on_idle`: called when the last running batch ends with nothing queued.
+        `isolate`: when a batch raises an exception for which this answers true, the batch
+        is retried in halves (`core.isolating`) so the exception reaches only the callers
+        whose items cause it; `run` must then be safe to repeat for items of a failed run
+        (e.g. one atomic statement, which left nothing behind). The retries stop at a budget
+        that isolates a few bad items per batch (`isolating_budget`)."""
         self._run = run
+        self._isolate = isolate
         self._on_idle = on_idle
         self._max_batch = max_batch
         self._max_in_flight = max_in_flight
@@ -102,17 +113,65 @@ class Coalescer(Generic[T, R]):
         self.batches += 1
         try:
             results = await self._run([waiting.item for waiting in batch])
-        except BaseException as exc:
-            for waiting in batch:
-                if not waiting.answer.done():
-                    waiting.answer.set_exception(exc)
-            if isinstance(exc, asyncio.CancelledError):
-                raise
-            return
-        for waiting, result in zip(batch, results, strict=True):
-            if waiting.answer.done():
-                continue
-            if isinstance(result, BaseException):
-                waiting.answer.set_exception(result)
+        except Exception as exc:
+            if self._isolate is None:
+                _fail(batch, exc)
             else:
-                waiting.answer.set_result(result)
+                await self._retry_isolating(batch, exc, self._isolate)
+        except BaseException as exc:  # cancelled: so are the callers
+            _fail(batch, exc)
+            raise
+        else:
+            _answer(batch, results)
+
+    async def _retry_isolating(
+        self,
+        batch: list[_Waiting[T, R]],
+        failure: Exception,
+        splittable: Callable[[Exception], bool],
+    ) -> None:
+        try:
+            async for outcome in isolate_failures(
+                batch,
+                self._run_waiting,
+                failure,
+                splittable=splittable,
+                max_attempts=isolating_budget(len(batch)),
+            ):
+                if outcome.error is not None:
+                    _fail(outcome.items, outcome.error)
+                elif outcome.result is not None:
+                    _answer(outcome.items, outcome.result)
+        except BaseException as exc:  # cancelled: so are the callers still waiting
+            _fail(batch, exc)
+            raise
+
+    async def _run_waiting(self, part: Sequence[_Waiting[T, R]]) -> Sequence[R | BaseException]:
+        return await self._run([waiting.item for waiting in part])
+
+
+# Isolating one bad item among n takes about 2 x log2(n) runs; the budget covers a few per
+# batch. A batch in which far more items fail is not a few bad items but a failure shared by
+# all (a server gone read-only, a bug): the rest then fails unsplit, instead of ~2n runs (and,
+# for the heartbeat writer, 2n fresh connections) per batch.
+ISOLATED_PER_BATCH = 3
+
+
+def isolating_budget(batch_size: int) -> int:
+    return 2 * ISOLATED_PER_BATCH * max(batch_size.bit_length(), 1)
+
+
+def _answer(batch: Sequence[_Waiting[T, R]], results: Sequence[R | BaseException]) -> None:
+    for waiting, result in zip(batch, results, strict=True):
+        if waiting.answer.done():  # its caller was cancelled
+            continue
+        if isinstance(result, BaseException):
+            waiting.answer.set_exception(result)
+        else:
+            waiting.answer.set_result(result)
+
+
+def _fail(batch: Sequence[_Waiting[T, R]], exc: BaseException) -> None:
+    for waiting in batch:
+        if not waiting.answer.done():
+            waiting.answer.set_exception(exc)

@@ -11,6 +11,20 @@ to the pool once nothing has been queued or running for LINGER_S.
 
 A device that appears twice goes into consecutive batches, in arrival order, so its
 heartbeats apply in order and its status changes exactly once.
+
+Failures stay with the heartbeat that caused them. A batch whose statement fails (one report
+PostgreSQL, the driver or the JSON encoder refuses) is retried in halves, each part on a
+healthy connection (the one that saw the failure is invalidated), until the offending
+heartbeat fails alone and every other one of the batch is recorded and answered: the
+statement is atomic, so a failed attempt left nothing to undo (and writing a heartbeat twice
+is harmless). Halving, not one statement per member: one bad report in a batch of 500 costs
+about 18 statements instead of 500, and the retries stop at a budget of a few bad reports
+per batch (`core.devices.coalescing.isolating_budget`), so a failure that is everyone's
+cannot turn one batch into a thousand statements. A backend out of reach (`core.backends`:
+connection refused or lost, pool exhausted, PostgreSQL shutting down or out of connections,
+Redis down) is not split at all: every heartbeat would fail alone just the same, so the whole
+batch fails at once (503 on the edge) instead of knocking N more times on a dead server. A
+batch that succeeds pays nothing for any of this: no extra work per request or per batch.
 """
 
 from __future__ import annotations
@@ -22,6 +36,7 @@ from collections.abc import Sequence
 import structlog
 from sqlalchemy.ext.asyncio import AsyncConnection
 
+from core.backends import backend_unavailable
 from core.bootstrap import Services
 from core.devices.coalescing import Coalescer
 from core.devices.heartbeat import (
@@ -53,11 +68,16 @@ class HeartbeatWriter:
             max_in_flight=max_in_flight,
             distinct=self._key,
             on_idle=self._idle,
+            isolate=self._isolatable,
         )
 
     @staticmethod
     def _key(item: Item) -> uuid.UUID:
         return item[0]
+
+    @staticmethod
+    def _isolatable(exc: Exception) -> bool:
+        return not backend_unavailable(exc)
 
     @property
     def flushes(self) -> int:

@@ -4,14 +4,17 @@ The access token is a short-lived JWT (`typ` console-access, `sub` the user id, 
 `epoch` claims). The refresh token is an opaque secret stored only as a hash, one row per
 rotation, chained in a family: presenting a refresh token that was already spent means it was
 copied, so the whole family is revoked (RFC 9700 §4.14.2). Bumping `users.token_epoch`
-(disable, role change, logout everywhere) invalidates every access token at once, because each
-request compares the token's epoch with the current one.
+(disable, role change, logout everywhere, refresh-token reuse) invalidates every access token
+at once, because each request, and each operation on an open websocket, compares the token's
+epoch with the current one. The bump is also published (`core.events_bus.SESSIONS`) so every
+API process closes that user's open websockets at once instead of at their next operation.
 """
 
 from __future__ import annotations
 
 import asyncio
 import uuid
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
@@ -23,7 +26,9 @@ from core.audit.service import record
 from core.bootstrap import Services
 from core.db.enums import Role
 from core.db.tables import user_refresh_tokens, users
+from core.db.uow import UnitOfWork
 from core.errors import RateLimited, Unauthenticated
+from core.events_bus import SESSIONS, EventBus
 from core.identity.actor import Actor
 from core.identity.passwords import (
     burn_verification,
@@ -51,6 +56,16 @@ class RefreshTokenReused(Unauthenticated):
 
 class RefreshTokenExpired(Unauthenticated):
     code = "token_expired"
+
+
+@dataclass(frozen=True)
+class AuthenticatedSession:
+    """What a valid access token proves: who acts now, and until when the token may be used.
+    A websocket keeps it to close itself at `expires_at` or when `epoch` is superseded."""
+
+    actor: Actor
+    epoch: int
+    expires_at: datetime
 
 
 @dataclass(frozen=True)
@@ -131,13 +146,31 @@ async def login(
             await uow.commit()
 
     try:
-        await throttle.admit(
+        attempt = await throttle.admit(
             services.redis, services.keys, services.clock, client_ip=client_ip, email=email
         )
     except RateLimited:
         await fail("rate_limited", None)
         raise
+    failed = False
+    try:
+        return await _sign_in(services, email, password, client_ip, fail)
+    except InvalidCredentials:
+        failed = True
+        raise
+    finally:  # a success, or an error of ours, gives the throttle's slots back
+        await attempt.settle(failed=failed)
 
+
+async def _sign_in(
+    services: Services,
+    email: str,
+    password: str,
+    client_ip: str | None,
+    fail: Callable[[str, uuid.UUID | None], Awaitable[None]],
+) -> Session:
+    """Check the credentials (Argon2) and start a session; InvalidCredentials, audited by
+    `fail`, when they are wrong."""
     async with services.engine.connect() as conn:
         user = (
             await conn.execute(
@@ -152,7 +185,6 @@ async def login(
     else:
         ok = await asyncio.to_thread(verify_password, user.password_hash, password)
     if not ok or user is None or user.disabled:
-        await throttle.record_failure(services.redis, services.keys, services.clock, email=email)
         reason = "unknown_email" if user is None else ("disabled" if ok else "bad_password")
         await fail(reason, user.id if user is not None else None)
         raise InvalidCredentials("email or password is incorrect")
@@ -184,8 +216,8 @@ async def login(
 
 
 async def refresh(services: Services, *, refresh_token: str, client_ip: str | None) -> Session:
-    """Rotate a refresh token. Reuse of a spent one revokes its whole family, durably, before
-    the error is raised."""
+    """Rotate a refresh token. Reuse of a spent one revokes its whole family and ends the
+    user's access tokens, durably, before the error is raised."""
     now = services.clock.now()
     async with services.uow() as uow:
         row = (
@@ -203,47 +235,62 @@ async def refresh(services: Services, *, refresh_token: str, client_ip: str | No
         ).one_or_none()
         if row is None or row.revoked_at is not None or row.disabled:
             raise InvalidToken("refresh token is not valid")
-        if row.used_at is not None:
+        reused = row.used_at is not None
+        if reused:
+            await _revoke_reused_family(uow, services, row, client_ip)
+        else:
+            if now >= row.expires_at:
+                raise RefreshTokenExpired("refresh token expired")
             await uow.conn.execute(
                 update(user_refresh_tokens)
-                .where(
-                    user_refresh_tokens.c.family_id == row.family_id,
-                    user_refresh_tokens.c.revoked_at.is_(None),
-                )
-                .values(revoked_at=now)
+                .where(user_refresh_tokens.c.id == row.id)
+                .values(used_at=now)
+            )
+            new_secret, new_expires = await _start_refresh_chain(
+                uow.conn, services, row.user_id, family_id=row.family_id, parent_id=row.id
             )
             await record(
                 uow.conn,
-                Actor.anonymous(client_ip),
-                action="auth.refresh_reused",
+                Actor.user(row.user_id, Role(row.role), client_ip),
+                action="auth.refresh",
                 target_type="user",
                 target_id=row.user_id,
                 details={"family_id": str(row.family_id)},
             )
-            await uow.commit()  # the revocation must survive the error below
-            raise RefreshTokenReused("refresh token was already used; the session is revoked")
-        if now >= row.expires_at:
-            raise RefreshTokenExpired("refresh token expired")
-        await uow.conn.execute(
-            update(user_refresh_tokens)
-            .where(user_refresh_tokens.c.id == row.id)
-            .values(used_at=now)
-        )
-        new_secret, new_expires = await _start_refresh_chain(
-            uow.conn, services, row.user_id, family_id=row.family_id, parent_id=row.id
-        )
-        role = Role(row.role)
-        await record(
-            uow.conn,
-            Actor.user(row.user_id, role, client_ip),
-            action="auth.refresh",
-            target_type="user",
-            target_id=row.user_id,
-            details={"family_id": str(row.family_id)},
-        )
-        await uow.commit()
+            await uow.commit()
+    if reused:  # raised outside the block, so the revocation is committed and announced
+        raise RefreshTokenReused("refresh token was already used; the session is revoked")
+    role = Role(row.role)
     access, access_expires = _access_token(services, row.user_id, role, int(row.token_epoch))
     return Session(row.user_id, role, access, access_expires, new_secret, new_expires)
+
+
+async def _revoke_reused_family(
+    uow: UnitOfWork, services: Services, row: Any, client_ip: str | None
+) -> None:
+    """A spent refresh token came back: someone holds a copy. Its family is revoked, and so
+    is every access token of the user, since the copy may already have been refreshed into
+    one (RFC 9700 §4.14.2). The user's other sessions keep their refresh tokens and recover
+    with one refresh."""
+    now = services.clock.now()
+    await uow.conn.execute(
+        update(user_refresh_tokens)
+        .where(
+            user_refresh_tokens.c.family_id == row.family_id,
+            user_refresh_tokens.c.revoked_at.is_(None),
+        )
+        .values(revoked_at=now)
+    )
+    await end_access_tokens(uow, services, row.user_id)
+    await record(
+        uow.conn,
+        Actor.anonymous(client_ip),
+        action="auth.refresh_reused",
+        target_type="user",
+        target_id=row.user_id,
+        details={"family_id": str(row.family_id)},
+    )
+    await uow.commit()
 
 
 async def logout(
@@ -255,11 +302,7 @@ async def logout(
     now = services.clock.now()
     async with services.uow() as uow:
         if everywhere:
-            await uow.conn.execute(
-                update(users)
-                .where(users.c.id == actor.user_id)
-                .values(token_epoch=users.c.token_epoch + 1, updated_at=now)
-            )
+            await end_access_tokens(uow, services, actor.user_id)
             await revoke_all_refresh_tokens(uow.conn, actor.user_id, now)
         elif refresh_token:
             family = (
@@ -299,8 +342,52 @@ async def revoke_all_refresh_tokens(
     )
 
 
+async def end_access_tokens(uow: UnitOfWork, services: Services, user_id: uuid.UUID) -> int:
+    """Bump the user's token epoch inside `uow`: every access token issued so far stops
+    working at its next use. After COMMIT the new epoch is published on `SESSIONS`, so every
+    API process also closes the user's open websockets at once. Returns the new epoch."""
+    epoch = int(
+        (
+            await uow.conn.execute(
+                update(users)
+                .where(users.c.id == user_id)
+                .values(token_epoch=users.c.token_epoch + 1, updated_at=services.clock.now())
+                .returning(users.c.token_epoch)
+            )
+        ).scalar_one()
+    )
+    bus = EventBus(services.redis, services.keys)
+
+    async def announce() -> None:
+        await bus.publish(SESSIONS, {"user_id": str(user_id), "epoch": epoch})
+
+    uow.after_commit(announce)
+    return epoch
+
+
+def supersedes(event: dict[str, Any], session: AuthenticatedSession) -> bool:
+    """True when a `SESSIONS` event ends this session (same user, newer epoch). Malformed
+    events end nothing: the per-operation check still holds."""
+    epoch = event.get("epoch")
+    return (
+        event.get("user_id") == str(session.actor.user_id)
+        and isinstance(epoch, int)
+        and epoch > session.epoch
+    )
+
+
 async def authenticate(services: Services, token: str, client_ip: str | None) -> Actor:
-    """The actor behind a console access token, or Unauthenticated.
+    """The actor behind a console access token, or Unauthenticated (see
+    `authenticate_session`)."""
+    return (await authenticate_session(services, token, client_ip)).actor
+
+
+async def authenticate_session(
+    services: Services, token: str, client_ip: str | None
+) -> AuthenticatedSession:
+    """Check a console access token: signature, expiry (against the injected clock), and the
+    user, in one primary-key lookup. Every HTTP request and every websocket operation goes
+    through here.
 
     The role comes from the database, not the token, and the epoch must match, so disabling a
     user or changing their role takes effect on their very next request.
@@ -321,4 +408,6 @@ async def authenticate(services: Services, token: str, client_ip: str | None) ->
         ).one_or_none()
     if user is None or user.disabled or epoch != user.token_epoch:
         raise InvalidToken("token has been revoked")
-    return Actor.user(user_id, Role(user.role), client_ip)
+    return AuthenticatedSession(
+        Actor.user(user_id, Role(user.role), client_ip), user.token_epoch, verified.expires_at
+    )

@@ -1,10 +1,17 @@
-"""Login throttling: fixed windows (core.security.rate_limit) per client address and per email.
+"""Login throttling: failure budgets (core.security.rate_limit) per client address and per email.
 
-Why both: a per-address limit stops one host from guessing many accounts, a per-email limit
-stops a botnet from guessing one account. The address counts every attempt (rejected cheaply,
-before the deliberately slow Argon2 check); the email counts only failures, so a user who
-types the password right is never locked out by their own successes. Emails are hashed before
-they become part of a Redis key, so Redis holds no personal data.
+Why both: a per-address budget stops one host from guessing many accounts, a per-email
+budget stops a botnet from guessing one account. Both slots are taken, atomically, before
+the deliberately slow Argon2 check, so concurrent guesses cannot multiply either budget (40
+concurrent wrong passwords for one email used to be evaluated in full). A failed login
+(unknown email, wrong password, disabled account) keeps its slots; a successful one gives
+them back, so people who type their password right never use up their address's budget,
+and a shared office address is limited only by its failures.
+
+A full budget refuses even the right password: that is what makes the per-email budget a
+limit on guessing. The owner waits for the window (RateLimited carries Retry-After) or an
+administrator resets the password. Emails are hashed before they become part of a Redis
+key, so Redis holds no personal data.
 """
 
 from __future__ import annotations
@@ -16,7 +23,7 @@ import redis.asyncio as aioredis
 
 from core.clock import Clock
 from core.redis_client import Keys
-from core.security.rate_limit import FixedWindowLimiter, RateLimit
+from core.security.rate_limit import Attempt, Budget, FailureLimiter, RateLimit
 
 
 def _email_subject(email: str) -> str:
@@ -25,17 +32,9 @@ def _email_subject(email: str) -> str:
 
 @dataclass(frozen=True)
 class LoginThrottle:
-    max_attempts_per_ip: int = 20
+    max_failures_per_ip: int = 20
     max_failures_per_email: int = 5
     window_s: int = 900
-
-    def _per_ip(self, redis: aioredis.Redis, keys: Keys, clock: Clock) -> FixedWindowLimiter:
-        rule = RateLimit("login-ip", self.max_attempts_per_ip, self.window_s)
-        return FixedWindowLimiter(redis, keys, clock, rule)
-
-    def _per_email(self, redis: aioredis.Redis, keys: Keys, clock: Clock) -> FixedWindowLimiter:
-        rule = RateLimit("login-email", self.max_failures_per_email, self.window_s)
-        return FixedWindowLimiter(redis, keys, clock, rule)
 
     async def admit(
         self,
@@ -45,17 +44,19 @@ class LoginThrottle:
         *,
         client_ip: str | None,
         email: str,
-    ) -> None:
-        """Count this attempt against the address; raise RateLimited when either window is
-        exhausted."""
+    ) -> Attempt:
+        """Take this attempt's slots, or raise RateLimited when either budget is full.
+        Settle the attempt with `failed=` once the credentials are checked."""
+        budgets = [
+            Budget(
+                RateLimit("login-email", self.max_failures_per_email, self.window_s),
+                _email_subject(email),
+            )
+        ]
         if client_ip:
-            await self._per_ip(redis, keys, clock).consume(client_ip)
-        await self._per_email(redis, keys, clock).ensure_allowed(_email_subject(email))
-
-    async def record_failure(
-        self, redis: aioredis.Redis, keys: Keys, clock: Clock, *, email: str
-    ) -> None:
-        await self._per_email(redis, keys, clock).hit(_email_subject(email))
+            rule = RateLimit("login-ip", self.max_failures_per_ip, self.window_s)
+            budgets.append(Budget(rule, client_ip))
+        return await FailureLimiter(redis, keys, clock).reserve(budgets)
 
 
 DEFAULT_LOGIN_THROTTLE = LoginThrottle()

@@ -25,7 +25,11 @@ from core.errors import Conflict
 from core.fleet.validation import FieldErrors, contains_pattern
 from core.identity.actor import Actor, Permission
 from core.identity.passwords import MIN_PASSWORD_LENGTH, hash_password
-from core.identity.sessions import normalize_email, revoke_all_refresh_tokens
+from core.identity.sessions import (
+    end_access_tokens,
+    normalize_email,
+    revoke_all_refresh_tokens,
+)
 
 MAX_PASSWORD_LENGTH = 1024
 EMAIL_PATTERN = re.compile(r"^[^@\s]+@[^@\s]+\.[^@\s]+$")
@@ -111,7 +115,7 @@ async def _change(
         )
         changes: dict[str, Any] = {**values, "updated_at": now}
         if revoke_sessions:
-            changes["token_epoch"] = users.c.token_epoch + 1
+            await end_access_tokens(uow, services, user_id)
             await revoke_all_refresh_tokens(uow.conn, user_id, now)
         after = (
             await uow.conn.execute(

@@ -62,6 +62,9 @@ class SweepResult:
     opened: list[Incident] = field(default_factory=list)
     resolved: list[Incident] = field(default_factory=list)
     open_store_count: int = 0
+    # Devices some rule could not evaluate (a value it cannot read), with those rules'
+    # incident types: skipped for those rules in this sweep, judged for every other one.
+    skipped: dict[uuid.UUID, tuple[str, ...]] = field(default_factory=dict)
 
 
 @dataclass(frozen=True)

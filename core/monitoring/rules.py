@@ -13,7 +13,10 @@ is true and resolves automatically when `holds` becomes false. They differ only 
 hysteresis stops flapping (LOW_STORAGE opens at 90% of the cap and clears below 85%).
 
 JSON fields are read defensively (core.monitoring.json_sql): a value of the wrong type counts
-as absent, so one bad row cannot make the whole sweep fail.
+as absent, and arithmetic on reported values is done where it cannot overflow (epoch seconds
+in `numeric`, byte counts in `numeric`, policy values bounded), so no value a row can hold
+makes a rule's statement fail: one device's telemetry must never stop the sweep for the
+fleet. (Should a rule fail anyway, the sweep isolates the device it cannot judge.)
 
 Cost matters: these expressions run for every device, and per-row JSON work dominates a
 sweep. Cheap exact shortcuts settle the common healthy case first (a containment test for
@@ -37,16 +40,24 @@ from core.devices.heartbeat import (
     MAX_HEARTBEAT_INTERVAL_S,
     MIN_HEARTBEAT_INTERVAL_S,
 )
+from core.inputs import INT64_MAX
 from core.monitoring.json_sql import (
+    clamped,
+    epoch_seconds,
     get_text,
+    instant_at,
     json_number,
     json_number_at_least,
     json_timestamptz,
     positive,
     seconds,
+    within,
 )
 
 OFFLINE_AFTER_INTERVALS = 3
+# A group's offline threshold is capped at a century: "never offline" for any purpose, and far
+# inside what `now - interval` can compute (a policy of 1e20 s would abort the statement).
+MAX_OFFLINE_THRESHOLD_S = 100 * 366 * 86_400
 
 
 @dataclass(frozen=True)
@@ -83,6 +94,9 @@ NOW_PLAYING_CONTENT_VERSION = "content_version"
 
 OPEN_STORE_IDS = sa.bindparam("open_store_ids", type_=ARRAY(UUID(as_uuid=True)))
 NOW = sa.bindparam("now", type_=sa.DateTime(timezone=True))
+# Bounds (inclusive) of the device ids `device_facts(device_range=True)` covers.
+FIRST_DEVICE_ID = sa.bindparam("first_device_id", type_=UUID(as_uuid=True))
+LAST_DEVICE_ID = sa.bindparam("last_device_id", type_=UUID(as_uuid=True))
 DEFAULT_OFFLINE_THRESHOLD_S = OFFLINE_AFTER_INTERVALS * DEFAULT_HEARTBEAT_INTERVAL_S
 
 
@@ -140,8 +154,10 @@ def group_policies() -> sa.CTE:
 
     - `offline_threshold_s`: the group's `offline_threshold_s`, else 3 x its
       `heartbeat_interval_s` (clamped to 10..3600 s as the edge clamps it), else 3 x 60 s;
+      at most MAX_OFFLINE_THRESHOLD_S;
     - `storage_cap_bytes`: the group's `storage_cap_bytes`, else NULL (no LOW_STORAGE rule).
-    Non-numeric or non-positive policy values count as absent.
+    Non-numeric or non-positive policy values count as absent, and so does a cap outside
+    1..2**63-1 bytes (no device can report more).
     """
     policy = device_groups.c.policy_json
     interval = sa.func.least(
@@ -154,14 +170,20 @@ def group_policies() -> sa.CTE:
         ),
         MAX_HEARTBEAT_INTERVAL_S,
     )
-    threshold = sa.func.coalesce(
-        positive(json_number(policy, "offline_threshold_s")), OFFLINE_AFTER_INTERVALS * interval
+    threshold = sa.func.least(
+        sa.func.coalesce(
+            positive(json_number(policy, "offline_threshold_s")),
+            OFFLINE_AFTER_INTERVALS * interval,
+        ),
+        MAX_OFFLINE_THRESHOLD_S,
     )
     return (
         sa.select(
             device_groups.c.id,
             threshold.label("offline_threshold_s"),
-            positive(json_number(policy, "storage_cap_bytes")).label("storage_cap_bytes"),
+            within(json_number(policy, "storage_cap_bytes"), 1, INT64_MAX).label(
+                "storage_cap_bytes"
+            ),
         )
         .cte("group_policy")
         .prefix_with("MATERIALIZED")
@@ -189,9 +211,11 @@ def stale_online_devices() -> sa.Subquery:
     )
 
 
-def device_facts() -> sa.Subquery:
+def device_facts(*, device_range: bool = False) -> sa.Subquery:
     """Each device with what the rules need beyond its own row: its group's storage cap and
-    whether its store is open.
+    whether its store is open. With `device_range`, only the devices whose id lies between
+    the bind parameters `first_device_id` and `last_device_id` (a primary-key range scan:
+    how the sweep judges part of the fleet when a rule failed for the whole of it).
 
     The open stores (the bind parameter `open_store_ids`) are tested with `IN (SELECT
     unnest(...))`, which PostgreSQL runs as a hashed subplan: a hash of the ~1,000 open
@@ -200,24 +224,23 @@ def device_facts() -> sa.Subquery:
     row.)"""
     policy = group_policies()
     open_store_ids = sa.select(sa.func.unnest(OPEN_STORE_IDS))
-    return (
-        sa.select(
-            devices.c.id,
-            devices.c.store_id,
-            devices.c.group_id,
-            devices.c.status,
-            devices.c.status_changed_at,
-            devices.c.last_seen_at,
-            devices.c.disk_used_bytes,
-            devices.c.now_playing_json,
-            devices.c.last_error,
-            devices.c.counters_json,
-            policy.c.storage_cap_bytes,
-            _true(devices.c.store_id.in_(open_store_ids)).label("store_open"),
-        )
-        .select_from(devices.outerjoin(policy, policy.c.id == devices.c.group_id))
-        .subquery("device_facts")
-    )
+    facts = sa.select(
+        devices.c.id,
+        devices.c.store_id,
+        devices.c.group_id,
+        devices.c.status,
+        devices.c.status_changed_at,
+        devices.c.last_seen_at,
+        devices.c.disk_used_bytes,
+        devices.c.now_playing_json,
+        devices.c.last_error,
+        devices.c.counters_json,
+        policy.c.storage_cap_bytes,
+        _true(devices.c.store_id.in_(open_store_ids)).label("store_open"),
+    ).select_from(devices.outerjoin(policy, policy.c.id == devices.c.group_id))
+    if device_range:
+        facts = facts.where(devices.c.id.between(FIRST_DEVICE_ID, LAST_DEVICE_ID))
+    return facts.subquery("device_facts")
 
 
 @dataclass(frozen=True)
@@ -227,6 +250,11 @@ class Rule:
     opens: ColumnElement[bool]
     holds: ColumnElement[bool]
     details: ColumnElement[Any]
+
+
+def _seconds_of_ms(milliseconds: ColumnElement[Any]) -> ColumnElement[Any]:
+    """In numeric (a float would overflow on a huge reported position)."""
+    return sa.cast(milliseconds, sa.Numeric) / 1000
 
 
 def _true(condition: Any) -> ColumnElement[bool]:
@@ -256,14 +284,20 @@ def rules(c: Any, t: Thresholds, *, safe_times: bool = False) -> list[Rule]:
     # A lookup by the unique version hash, only for the few rows that get this far.
     item_duration_ms = playing_item_duration_ms(c.now_playing_json)
     position_ms = json_number(c.now_playing_json, NOW_PLAYING_POSITION_MS)
-    grace = seconds(t.playback_stuck_grace_s)
-    expected_end = started_at + seconds(item_duration_ms / 1000.0)
+    # Times compared as epoch seconds in numeric: a reported position or start that no
+    # interval or timestamp can hold (2**63-1 ms, year 0001 or 9999 with any offset) is just
+    # a large or small number here, never an "out of range" that would stop the sweep.
+    started_s = epoch_seconds(started_at)
+    seen_s = epoch_seconds(c.last_seen_at)
+    grace_s = t.playback_stuck_grace_s
+    expected_end_s = started_s + _seconds_of_ms(item_duration_ms)
+    expected_end = instant_at(expected_end_s)  # NULL when not representable
     # Stuck when (a) the item should have ended (started + duration + grace) or (b) its
     # position stopped advancing (started + position + grace), both before the latest
     # heartbeat. LEAST skips NULLs, so one comparison (and one timestamp cast per row,
     # the costly part) covers both.
-    stuck_if_parsed = c.last_seen_at - grace > started_at + seconds(
-        sa.func.least(item_duration_ms, position_ms) / 1000.0
+    stuck_if_parsed = seen_s - grace_s > started_s + _seconds_of_ms(
+        sa.func.least(item_duration_ms, position_ms)
     )
     stuck = _true(
         sa.and_(
@@ -271,7 +305,7 @@ def rules(c: Any, t: Thresholds, *, safe_times: bool = False) -> list[Rule]:
             sa.case((started_recently(c.now_playing_json, t), sa.false()), else_=stuck_if_parsed),
         )
     )
-    overran = _true(c.last_seen_at > expected_end + grace)
+    overran = _true(seen_s > expected_end_s + grace_s)
     offline_in_hours = _true(sa.and_(c.status == DeviceStatus.OFFLINE.value, c.store_open))
 
     def live_and(condition: Any) -> ColumnElement[bool]:
@@ -298,8 +332,8 @@ def rules(c: Any, t: Thresholds, *, safe_times: bool = False) -> list[Rule]:
                 c.disk_used_bytes,
                 "storage_cap_bytes",
                 cap,
-                "used_percent",
-                sa.func.round(100 * c.disk_used_bytes / cap, 1),
+                "used_percent",  # in numeric: 100 x a bigint overflows bigint
+                sa.func.round(100 * sa.cast(c.disk_used_bytes, sa.Numeric) / cap, 1),
             ),
         ),
         build(
@@ -322,7 +356,7 @@ def rules(c: Any, t: Thresholds, *, safe_times: bool = False) -> list[Rule]:
                 "last_error",
                 c.last_error,
                 COUNTER_DOWNLOAD_FAILURES,
-                json_number(counters, COUNTER_DOWNLOAD_FAILURES),
+                clamped(json_number(counters, COUNTER_DOWNLOAD_FAILURES), -INT64_MAX, INT64_MAX),
             ),
         ),
         build(
@@ -330,7 +364,8 @@ def rules(c: Any, t: Thresholds, *, safe_times: bool = False) -> list[Rule]:
             live_and(counter_at_least(COUNTER_CRASHES_1H, t.crash_loop_open_crashes_1h)),
             live_and(counter_at_least(COUNTER_CRASHES_1H, t.crash_loop_clear_below_crashes_1h)),
             sa.func.jsonb_build_object(
-                COUNTER_CRASHES_1H, json_number(counters, COUNTER_CRASHES_1H)
+                COUNTER_CRASHES_1H,
+                clamped(json_number(counters, COUNTER_CRASHES_1H), -INT64_MAX, INT64_MAX),
             ),
         ),
         build(

@@ -15,15 +15,27 @@ Events are published after COMMIT, a few Redis commands for thousands of events
 choices. A transaction-scoped advisory lock makes concurrent
 sweeps (a duplicate enqueue, a redelivery) skip instead of racing; every step is idempotent
 anyway, so running the sweep twice changes nothing the second time.
+
+One device cannot stop the sweep for the fleet. The rules' SQL is total over anything a
+device row can hold (`core.monitoring.rules`), and steps 3 and 4 run inside savepoints: if a
+statement fails anyway on what it read (a data exception, a value Python cannot decode), it
+is retried with the never-failing time parser, then rule by rule, and a rule that still
+fails is judged over halves of the fleet (primary-key ranges) until the devices it cannot
+judge stand alone (`core.isolating`). Those devices are skipped for that rule only, logged
+once per sweep, and every other device and rule is judged as usual. The happy path is the
+same two statements as before; the extra statements are only paid after a failure. A
+failure that is not about the data (PostgreSQL out of reach, a bug in the statement) still
+fails the sweep: the next one is the retry.
 """
 
 from __future__ import annotations
 
 import uuid
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Sequence
+from dataclasses import dataclass, replace
 from datetime import datetime
 from functools import lru_cache
-from typing import Any, TypeVar
+from typing import Any
 
 import orjson
 import sqlalchemy as sa
@@ -32,17 +44,21 @@ from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.exc import DBAPIError
 from sqlalchemy.ext.asyncio import AsyncConnection
 
+from core.backends import backend_unavailable
 from core.bootstrap import Services
-from core.db.enums import DeviceStatus, IncidentStatus
+from core.db.enums import DeviceStatus, IncidentStatus, IncidentType
 from core.db.tables import device_status_transitions, devices, incidents, stores
 from core.errors import ValidationFailed
 from core.events_bus import EventBus
+from core.isolating import isolate_failures
 from core.monitoring.events import IncidentEventKind, publish_after_commit
 from core.monitoring.hours import OperatingHours, is_open, parse_operating_hours, zone
 from core.monitoring.json_sql import seconds
 from core.monitoring.models import Incident, StatusChange, SweepResult
 from core.monitoring.rules import (
     NOW,
+    SEVERITY,
+    Rule,
     Thresholds,
     device_facts,
     resolution_reason,
@@ -56,6 +72,39 @@ log = structlog.get_logger(__name__)
 SWEEP_LOCK_KEY = 0x6D6F6E69746F72
 OFFLINE_REASON = "heartbeat_timeout"
 _DATA_EXCEPTION = "22"  # SQLSTATE class: invalid datetime format, field out of range...
+# SQLSTATE classes a device's stored values can raise: data exception, integrity violation
+# (the device went away meanwhile), program limit exceeded (a JSON value too large).
+_DATA_CLASSES = frozenset({_DATA_EXCEPTION, "23", "54"})
+# Statements one rule may spend finding the devices it cannot judge: ~2 x log2(fleet) per
+# such device, so about six bad devices in 100,000. Past that the failure is hardly about a
+# few devices; the devices still unjudged are skipped for that rule in this sweep.
+MAX_ISOLATING_STATEMENTS = 200
+MAX_LOGGED_SKIPS = 100  # per sweep; more are counted in one line
+
+
+@dataclass(frozen=True)
+class RuleScope:
+    """What one rule statement judges: normally every rule over every device; after a
+    failure, a narrower scope (`_judge`)."""
+
+    safe_times: bool = False  # parse reported times with the never-failing jsonpath parser
+    types: frozenset[IncidentType] | None = None  # None: every rule
+    devices: tuple[uuid.UUID, uuid.UUID] | None = None  # first and last id, inclusive
+
+    def facts(self) -> sa.Subquery:
+        return device_facts(device_range=self.devices is not None)
+
+    def rules(self, c: Any, thresholds: Thresholds) -> list[Rule]:
+        every = rules(c, thresholds, safe_times=self.safe_times)
+        return [rule for rule in every if self.types is None or rule.type in self.types]
+
+    def params(self) -> dict[str, Any]:
+        if self.devices is None:
+            return {}
+        return {"first_device_id": self.devices[0], "last_device_id": self.devices[1]}
+
+
+EVERYTHING = RuleScope()
 
 
 async def mark_stale_devices_offline(conn: AsyncConnection, now: datetime) -> list[StatusChange]:
@@ -142,10 +191,10 @@ async def resolve_cleared_incidents(
     open_ids: list[uuid.UUID],
     thresholds: Thresholds,
     *,
-    safe_times: bool = False,
+    scope: RuleScope = EVERYTHING,
 ) -> list[Incident]:
-    facts = device_facts()
-    rule_list = rules(facts.c, thresholds, safe_times=safe_times)
+    facts = scope.facts()
+    rule_list = scope.rules(facts.c, thresholds)
     holds = sa.case(
         *[(incidents.c.type == rule.type.value, rule.holds) for rule in rule_list],
         else_=sa.true(),  # a type without a rule is only resolved by people
@@ -171,7 +220,8 @@ async def resolve_cleared_incidents(
         )
         .returning(*incidents.c)
     )
-    rows = await conn.execute(statement, {"now": now, "open_store_ids": open_ids})
+    params = {"now": now, "open_store_ids": open_ids, **scope.params()}
+    rows = await conn.execute(statement, params)
     return [Incident.from_row(row) for row in rows]
 
 
@@ -181,10 +231,10 @@ async def open_new_incidents(
     open_ids: list[uuid.UUID],
     thresholds: Thresholds,
     *,
-    safe_times: bool = False,
+    scope: RuleScope = EVERYTHING,
 ) -> list[Incident]:
-    facts = device_facts()
-    rule_list = rules(facts.c, thresholds, safe_times=safe_times)
+    facts = scope.facts()
+    rule_list = scope.rules(facts.c, thresholds)
     # Most devices are healthy: narrow to the few that match any rule, then fan out per rule.
     # Details are built per rule from the narrowed rows, so each rule's (sometimes costly)
     # details are computed only for the devices that rule opens for.
@@ -196,7 +246,7 @@ async def open_new_incidents(
         .where(sa.or_(*[rule.opens for rule in rule_list]))
         .cte("candidates")
     )
-    on_candidates = rules(candidates.c, thresholds, safe_times=safe_times)
+    on_candidates = scope.rules(candidates.c, thresholds)
     per_rule = [
         sa.select(
             candidates.c.id,
@@ -231,11 +281,9 @@ async def open_new_incidents(
         )
         .returning(*incidents.c)
     )
-    rows = await conn.execute(statement, {"now": now, "open_store_ids": open_ids})
+    params = {"now": now, "open_store_ids": open_ids, **scope.params()}
+    rows = await conn.execute(statement, params)
     return [Incident.from_row(row) for row in rows]
-
-
-T = TypeVar("T")
 
 
 async def tune_transaction(conn: AsyncConnection) -> None:
@@ -245,22 +293,130 @@ async def tune_transaction(conn: AsyncConnection) -> None:
     await conn.execute(sa.text("SET LOCAL jit = off"))
 
 
-async def _fast_then_safe(
-    conn: AsyncConnection, step: Callable[[bool], Awaitable[T]], name: str
-) -> T:
-    """Run a rule statement with fast timestamp casts inside a savepoint; if a device row
-    holds a time PostgreSQL cannot read (only possible for rows not written by the edge),
-    roll back to the savepoint and run it again with the slower, never-failing parser."""
+Judge = Callable[[RuleScope], Awaitable[list[Incident]]]
+# Devices a rule could not judge in this sweep: {device id: {incident type: why}}.
+Skipped = dict[uuid.UUID, dict[str, str]]
+
+
+def _sqlstate(exc: DBAPIError) -> str:
+    return str(getattr(exc.orig, "sqlstate", "") or "")
+
+
+def _about_the_data(exc: Exception) -> bool:
+    """Could the values of some rows have caused this? A data exception or integrity
+    violation in PostgreSQL, or a stored value Python cannot decode (ValueError); not a
+    backend out of reach, nor an error in the statement itself."""
+    if backend_unavailable(exc):
+        return False
+    if isinstance(exc, DBAPIError):
+        return _sqlstate(exc)[:2] in _DATA_CLASSES
+    return isinstance(exc, ValueError)
+
+
+def _why(exc: BaseException) -> str:
+    """SQLSTATE and error class, never the message: it may quote the stored value."""
+    if isinstance(exc, DBAPIError):
+        cause = exc.orig.__cause__ if exc.orig is not None else None
+        return f"{_sqlstate(exc)} {type(cause or exc.orig).__name__}"
+    return type(exc).__name__
+
+
+async def _in_savepoint(conn: AsyncConnection, judge: Judge, scope: RuleScope) -> list[Incident]:
+    async with conn.begin_nested():
+        return await judge(scope)
+
+
+async def _judge(
+    conn: AsyncConnection, judge: Judge, step: str, skipped: Skipped
+) -> list[Incident]:
+    """Run a rule statement over the fleet, narrowing it after a failure (see the module
+    docstring): each attempt in a savepoint, so a failed one leaves nothing behind.
+
+    1. every rule, fast timestamp casts (the normal sweep: one statement);
+    2. every rule, the slower never-failing time parser (a row holds a time PostgreSQL cannot
+       read: only possible for rows not written by the edge);
+    3. each rule apart; a rule that still fails is judged over halves of the fleet until the
+       devices it cannot judge stand alone, and those are skipped for that rule."""
     try:
-        async with conn.begin_nested():
-            return await step(False)
-    except DBAPIError as exc:
-        if not str(getattr(exc.orig, "sqlstate", "") or "").startswith(_DATA_EXCEPTION):
+        return await _in_savepoint(conn, judge, EVERYTHING)
+    except Exception as exc:
+        if not _about_the_data(exc):
             raise
         log.warning(
-            "unreadable telemetry times; using the safe parser", step=name, error=str(exc.orig)
+            "a monitoring statement failed on stored telemetry; using the safe time parser",
+            step=step,
+            error=_why(exc),
         )
-        return await step(True)
+    safe = RuleScope(safe_times=True)
+    try:
+        return await _in_savepoint(conn, judge, safe)
+    except Exception as exc:
+        if not _about_the_data(exc):
+            raise
+        log.warning("a monitoring rule failed for the fleet; judging each rule apart", step=step)
+    judged: list[Incident] = []
+    ids: list[uuid.UUID] | None = None
+    for kind in SEVERITY:  # every rule's incident type
+        scope = replace(safe, types=frozenset({kind}))
+        try:
+            judged += await _in_savepoint(conn, judge, scope)
+            continue
+        except Exception as exc:
+            if not _about_the_data(exc):
+                raise
+            failure = exc
+        if ids is None:  # only now: the happy path never reads the fleet's ids
+            ids = list(await conn.scalars(sa.select(devices.c.id).order_by(devices.c.id)))
+        judged += await _judge_devices_apart(conn, judge, scope, ids, failure, skipped)
+    return judged
+
+
+async def _judge_devices_apart(
+    conn: AsyncConnection,
+    judge: Judge,
+    scope: RuleScope,
+    ids: list[uuid.UUID],
+    failure: Exception,
+    skipped: Skipped,
+) -> list[Incident]:
+    """One rule over ranges of the fleet (ids sorted as PostgreSQL sorts them, so a slice of
+    them is a primary-key range), halving the ranges that fail."""
+
+    async def over(part: Sequence[uuid.UUID]) -> list[Incident]:
+        return await _in_savepoint(conn, judge, replace(scope, devices=(part[0], part[-1])))
+
+    judged: list[Incident] = []
+    async for outcome in isolate_failures(
+        ids,
+        over,
+        failure,
+        splittable=_about_the_data,
+        max_attempts=MAX_ISOLATING_STATEMENTS,
+    ):
+        if outcome.error is None:
+            judged += outcome.result or []
+            continue
+        if not _about_the_data(outcome.error):
+            raise outcome.error
+        for kind in scope.types or ():
+            for device_id in outcome.items:
+                skipped.setdefault(device_id, {})[kind.value] = _why(outcome.error)
+    return judged
+
+
+def _log_skipped(skipped: Skipped) -> None:
+    """Once per sweep and device: which rules could not judge it, and the error's SQLSTATE."""
+    for device_id, why in list(skipped.items())[:MAX_LOGGED_SKIPS]:
+        log.warning(
+            "monitoring skipped rules it cannot evaluate for a device",
+            device_id=str(device_id),
+            rules=sorted(why),
+            errors=sorted(set(why.values())),
+        )
+    if len(skipped) > MAX_LOGGED_SKIPS:
+        log.warning(
+            "monitoring skipped rules for more devices", count=len(skipped) - MAX_LOGGED_SKIPS
+        )
 
 
 async def run_sweep(
@@ -279,15 +435,18 @@ async def run_sweep(
         await tune_transaction(conn)
         went_offline = await mark_stale_devices_offline(conn, at)
         open_ids = await open_store_ids(conn, at)
-        resolved = await _fast_then_safe(
+        skipped: Skipped = {}
+        resolved = await _judge(
             conn,
-            lambda safe: resolve_cleared_incidents(conn, at, open_ids, limits, safe_times=safe),
+            lambda scope: resolve_cleared_incidents(conn, at, open_ids, limits, scope=scope),
             "resolve",
+            skipped,
         )
-        opened = await _fast_then_safe(
+        opened = await _judge(
             conn,
-            lambda safe: open_new_incidents(conn, at, open_ids, limits, safe_times=safe),
+            lambda scope: open_new_incidents(conn, at, open_ids, limits, scope=scope),
             "open",
+            skipped,
         )
         publish_after_commit(
             uow,
@@ -297,6 +456,7 @@ async def run_sweep(
             + [(IncidentEventKind.OPENED, i) for i in opened],
         )
         await uow.commit()
+    _log_skipped(skipped)
     if went_offline or opened or resolved:
         log.info(
             "monitoring sweep",
@@ -310,4 +470,5 @@ async def run_sweep(
         opened=opened,
         resolved=resolved,
         open_store_count=len(open_ids),
+        skipped={device: tuple(sorted(why)) for device, why in skipped.items()},
     )

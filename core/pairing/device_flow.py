@@ -16,7 +16,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import Row, update
+from sqlalchemy import Row, select, update
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from core.audit.service import record
@@ -28,11 +28,12 @@ from core.devices.credentials import DeviceCredentials, issue_credentials
 from core.devices.registry import create_device
 from core.errors import DomainError
 from core.identity.actor import Actor
+from core.inputs import ensure_storable_json, ensure_storable_text
 from core.pairing.attempts import (
     UNKNOWN_ADDRESS,
     audit_failed_attempt,
     create_claim_limiter,
-    wrong_code_limiter,
+    reserve_claim_attempt,
 )
 from core.pairing.codes import normalize_claim_code
 from core.pairing.errors import (
@@ -62,6 +63,11 @@ async def create_screen_claim(
     services: Services, *, device_info: dict[str, Any] | None, client_ip: str | None
 ) -> ScreenClaim:
     """A new code for the player to show; only the hash of `device_code` is stored."""
+    # No token is needed to get here: refuse what the claim row could not store (422) before
+    # anything is spent.
+    ensure_storable_json(
+        device_info, "device_info", "device_info holds values that cannot be stored"
+    )
     await create_claim_limiter(services).consume(client_ip or UNKNOWN_ADDRESS)
     device_code = new_opaque_secret()
     now = services.clock.now()
@@ -99,10 +105,65 @@ async def exchange_claim(
     device_info: dict[str, Any] | None,
     client_ip: str | None,
 ) -> DeviceCredentials:
-    """Tokens for an approved claim, or the poll answer / failure as a PairingError."""
-    subject = client_ip or UNKNOWN_ADDRESS
-    limiter = wrong_code_limiter(services)
-    await limiter.ensure_allowed(subject)
+    """Tokens for an approved claim, or the poll answer / failure as a PairingError.
+
+    Failure budgets (`core.pairing.attempts`, whose docstring states the rule): the right
+    device secret skips them; other exchanges take their slots before the claim is read.
+    """
+    # Unstorable input is the caller's error (422, `core.inputs`), not a guess to count.
+    ensure_storable_text(
+        {"claim_code": claim_code, "device_code": device_code}, "the claim holds invalid text"
+    )
+    ensure_storable_json(
+        device_info, "device_info", "device_info holds values that cannot be stored"
+    )
+    code = normalize_claim_code(claim_code)
+    holds: bool | None = None
+    if device_code is not None:
+        holds = await _holds_credential(services, code, device_code)
+        if holds:
+            return await _exchange_committed(
+                services, tokens, claim_code, device_code, device_info, client_ip
+            )
+    attempt = await reserve_claim_attempt(services, client_ip=client_ip, code=code)
+    failed = False
+    try:
+        if attempt.restricted:
+            if holds is None:
+                holds = await _holds_credential(services, code, device_code)
+            if not holds:
+                raise await attempt.refuse_guess()
+        try:
+            return await _exchange_committed(
+                services, tokens, claim_code, device_code, device_info, client_ip
+            )
+        except InvalidGrant:
+            failed = True
+            raise
+    finally:
+        # Unexpected errors give the slot back too: the caller learnt nothing from them.
+        await attempt.settle(failed=failed)
+
+
+async def _holds_credential(services: Services, code: str | None, device_code: str | None) -> bool:
+    """Whether a claim matches this code and secret (read-only; the exchange checks again)."""
+    if code is None:
+        return False
+    async with services.engine.connect() as conn:
+        claim = (
+            await conn.execute(select(*device_claims.c).where(device_claims.c.claim_code == code))
+        ).one_or_none()
+    return claim is not None and _secret_matches(claim, device_code)
+
+
+async def _exchange_committed(
+    services: Services,
+    tokens: TokenService,
+    claim_code: str,
+    device_code: str | None,
+    device_info: dict[str, Any] | None,
+    client_ip: str | None,
+) -> DeviceCredentials:
     async with services.uow() as uow:
         outcome = await _exchange(
             uow, services, tokens, claim_code, device_code, device_info, client_ip
@@ -110,8 +171,6 @@ async def exchange_claim(
         # Commit even for failures: poll bookkeeping and audit rows of wrong attempts stay.
         await uow.commit()
     if isinstance(outcome, DomainError):
-        if isinstance(outcome, InvalidGrant):
-            await limiter.hit(subject)
         raise outcome
     return outcome
 

@@ -3,7 +3,9 @@
 Regeneration works on batches of devices (BATCH_SIZE per transaction). Each batch:
 1. loads inputs set-based and folds devices with identical inputs (`loader`);
 2. runs the engine once per distinct inputs hash (`PlanComputer`);
-3. upserts the whole batch with ONE statement, writing only rows whose plan changed;
+3. upserts the whole batch with ONE statement, writing only rows whose plan changed, and
+   records what each device may now report plays of (`core.proof_of_play.grants`, one
+   statement more; nothing is written for a device whose plan items did not change);
 4. after COMMIT, writes every device's current ETag to Redis in one pipeline.
 
 Why REPEATABLE READ: the four loader queries must see one snapshot (never new schedules with
@@ -35,6 +37,7 @@ from core.devices.heartbeat import plan_etag_key
 from core.errors import NotFound
 from core.plans.computer import ComputedPlan, PlanComputer, decode_plan, default_computer
 from core.plans.loader import load_plan_inputs, native
+from core.proof_of_play.grants import GrantSet, grant_set, record_grants
 from core.scheduling import Horizon, horizon_for
 from core.scheduling.horizon import LOOKAHEAD
 
@@ -135,9 +138,12 @@ async def write_plans(
     horizon: Horizon,
     generated_at: datetime,
 ) -> int:
-    """Upsert one batch in one statement; each distinct plan body is sent once."""
+    """Upsert one batch in one statement; each distinct plan body is sent once. The plans'
+    grants are recorded in the same transaction, so a device never holds a plan whose plays
+    it could not report."""
     if not assignments:
         return 0
+    grants: dict[str, GrantSet] = {}
     index: dict[str, int] = {}
     hashes: list[str] = []
     etags: list[str] = []
@@ -152,6 +158,7 @@ async def write_plans(
             etags.append(computed.etag)
             bodies.append(computed.body_text)
             position = index[computed.inputs_hash] = len(hashes)  # ORDINALITY is 1-based
+            grants[computed.inputs_hash] = grant_set(computed.plan)
         device_ids.append(device_id)
         plan_idx.append(position)
     result = await conn.execute(
@@ -167,7 +174,11 @@ async def write_plans(
             "generated_at": generated_at,
         },
     )
-    return len(result.all())
+    written = len(result.all())
+    await record_grants(
+        conn, {d: grants[c.inputs_hash] for d, c in assignments.items()}, generated_at
+    )
+    return written
 
 
 async def publish_etags(services: Services, etags: dict[uuid.UUID, str]) -> None:

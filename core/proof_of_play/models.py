@@ -25,6 +25,10 @@ NO_STORE = uuid.UUID(int=0)
 DAY_MS = 86_400_000
 MAX_BATCH_EVENTS = 1000
 DEFAULT_CLOCK_SKEW_S = 300
+DEFAULT_MAX_BACKDATE_DAYS = 35
+# A payload is the player's own annotation of one play (a few keys), never a dump: at most
+# this many bytes as compact UTF-8 JSON. 1,000 of them still fit a 1 MiB batch four times.
+MAX_PAYLOAD_BYTES = 4096
 
 
 class RejectCode(StrEnum):
@@ -46,11 +50,25 @@ class RejectCode(StrEnum):
     MISSING_DURATION = "missing_duration"
     MISSING_RESULT = "missing_result"
     INVALID_PAYLOAD = "invalid_payload"
+    PAYLOAD_TOO_LARGE = "payload_too_large"
+    # What the device could not have played (core.proof_of_play.grants): an id that does not
+    # exist, ids that do not belong together, or a combination never in the device's plans.
+    UNKNOWN_PLAYLIST = "unknown_playlist"
+    UNKNOWN_CONTENT = "unknown_content"
+    UNKNOWN_CAMPAIGN = "unknown_campaign"
+    UNKNOWN_SCHEDULE = "unknown_schedule"
+    MISMATCHED_REFERENCES = "mismatched_references"
+    NOT_SCHEDULED = "not_scheduled"
+    # The event_id is already stored for another device (idempotency is by event_id alone).
+    EVENT_ID_CONFLICT = "event_id_conflict"
 
 
 @dataclass(frozen=True)
 class IngestPolicy:
     """The knobs of event validation; `from_settings` is the production source.
+
+    Backdating: a `device_time` older than `backdate_days` is refused (players may stay offline
+    for weeks, so the default covers a month); `clock_skew` bounds how far ahead it may be.
 
     A duration is insane above `max_duration_ms` (24 h), or, for video content whose own
     duration is known, above `content_factor` x that duration + `content_slack_ms`: a player
@@ -61,6 +79,8 @@ class IngestPolicy:
 
     retention_days: int = 400
     clock_skew: timedelta = timedelta(seconds=DEFAULT_CLOCK_SKEW_S)
+    max_backdate_days: int = DEFAULT_MAX_BACKDATE_DAYS
+    max_payload_bytes: int = MAX_PAYLOAD_BYTES
     max_duration_ms: int = DAY_MS
     content_factor: int = 3
     content_slack_ms: int = 60_000
@@ -68,8 +88,18 @@ class IngestPolicy:
 
     @classmethod
     def from_settings(cls, settings: Settings) -> IngestPolicy:
-        skew_s = settings.pop_clock_skew_s
-        return cls(retention_days=settings.pop_retention_days, clock_skew=timedelta(seconds=skew_s))
+        return cls(
+            retention_days=settings.pop_retention_days,
+            clock_skew=timedelta(seconds=settings.pop_clock_skew_s),
+            max_backdate_days=settings.pop_max_backdate_days,
+        )
+
+    @property
+    def backdate_days(self) -> int:
+        """How old a device_time may be. Never beyond retention: event ids (the idempotency
+        keys) are kept as long as raw events, so any event old enough to have lost its key is
+        refused as too old instead of being counted a second time."""
+        return min(self.max_backdate_days, self.retention_days)
 
     def content_limit_ms(self, content_duration_ms: int) -> int:
         return min(

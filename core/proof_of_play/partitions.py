@@ -12,6 +12,12 @@ cutoff, which is instant compared with deleting millions of rows. Aggregates are
 are the durable record advertisers are billed from. Rows in DEFAULT past the cutoff are
 deleted so that the safety net does not keep data beyond retention.
 
+The same pass prunes what integrity keeps beside the raw log: event ids
+(`proof_of_play_event_keys`) whose device time is past the retention cutoff, exactly like the
+rows they stand for (an event that old is refused at ingest anyway, because backdating is
+capped by retention, so a pruned id can never be accepted a second time), and play grants no
+acceptable event can need any more (`core.proof_of_play.grants.prune_grants`).
+
 Both run under a transaction-scoped advisory lock, so overlapping runs (at-least-once worker
 delivery) wait for each other instead of racing on the same DDL. When there is DDL to do they
 first lock the parent table, which is the lock ingestion takes first too: ingestion pauses for
@@ -31,6 +37,8 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 from core.bootstrap import Services
 from core.clock import Clock
 from core.db.tables import proof_of_play_events
+from core.proof_of_play.grants import prune_grants
+from core.proof_of_play.models import DEFAULT_MAX_BACKDATE_DAYS
 
 PARENT = "proof_of_play_events"
 DEFAULT_PARTITION = "proof_of_play_events_default"
@@ -44,6 +52,8 @@ class MaintenanceReport:
     moved_rows: int = 0
     dropped: list[str] = field(default_factory=list)
     deleted_default_rows: int = 0
+    deleted_event_keys: int = 0
+    pruned_grants: int = 0
 
 
 def month_start(day: date) -> date:
@@ -175,6 +185,11 @@ async def drop_expired_partitions(
         {"cutoff": cutoff},
     )
     report.deleted_default_rows = int(deleted.rowcount or 0)
+    keys = await conn.execute(
+        text("DELETE FROM proof_of_play_event_keys WHERE device_time_ts < :cutoff"),
+        {"cutoff": cutoff},
+    )
+    report.deleted_event_keys = int(keys.rowcount or 0)
     return report
 
 
@@ -182,19 +197,26 @@ async def run_partition_maintenance(
     services: Services, *, months_ahead: int = 3
 ) -> MaintenanceReport:
     """One maintenance pass in its own transaction, with retention from the settings."""
+    settings = services.settings
     async with services.uow() as uow:
         report = await maintain_partitions(
             uow.conn,
             services.clock,
-            retention_days=services.settings.pop_retention_days,
+            retention_days=settings.pop_retention_days,
             months_ahead=months_ahead,
+            backdate_days=min(settings.pop_max_backdate_days, settings.pop_retention_days),
         )
         await uow.commit()
     return report
 
 
 async def maintain_partitions(
-    conn: AsyncConnection, clock: Clock, *, retention_days: int, months_ahead: int = 3
+    conn: AsyncConnection,
+    clock: Clock,
+    *,
+    retention_days: int,
+    months_ahead: int = 3,
+    backdate_days: int = DEFAULT_MAX_BACKDATE_DAYS,
 ) -> MaintenanceReport:
     """The periodic job: drop what expired, then prepare what is coming."""
     dropped = await drop_expired_partitions(conn, clock, retention_days=retention_days)
@@ -203,4 +225,6 @@ async def maintain_partitions(
     )
     created.dropped = dropped.dropped
     created.deleted_default_rows = dropped.deleted_default_rows
+    created.deleted_event_keys = dropped.deleted_event_keys
+    created.pruned_grants = await prune_grants(conn, clock.now(), backdate_days)
     return created

@@ -14,6 +14,13 @@ Two paths, one verdict:
 
 Identifiers are checked against the canonical uuid text form and handed to PostgreSQL as text
 (its uuid input parses them), which is far cheaper than building `uuid.UUID` objects.
+
+Storable values (`core.inputs`, the one input rule): a `device_time` whose UTC offset would push
+it past the datetime range, or a `payload` holding text, numbers or nesting PostgreSQL's jsonb
+(or our encoder) cannot take, is refused for that event only. Before, either failed the
+statement, hence the whole batch (a 500, the good events lost). The payload check gates the
+per-value walk on its compact encoding, which every payload is serialised to anyway for its
+size cap, so an ordinary payload is never walked in Python.
 """
 
 from __future__ import annotations
@@ -24,10 +31,18 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Annotated, Any, Literal, NotRequired, cast
 
+import orjson
 from pydantic import ConfigDict, Field, StringConstraints, TypeAdapter, ValidationError, with_config
 from typing_extensions import TypedDict
 
 from core.db.enums import EventType, PlayResult
+from core.inputs import (
+    MAX_JSON_DEPTH,
+    MESSAGES,
+    first_json_problem,
+    instant_problem,
+    text_problem,
+)
 from core.proof_of_play.models import EventError, IngestPolicy, RejectCode
 
 _UUID_PATTERN = r"[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}"
@@ -36,8 +51,11 @@ _TYPES = frozenset(t.value for t in EventType)
 _RESULTS = frozenset(r.value for r in PlayResult)
 _MAX_INT32 = 2**31 - 1
 _PLAY_END = EventType.PLAY_END.value
+# In a payload's compact encoding, an integer beyond bigint needs at least 19 digits.
+_LONG_DIGITS = re.compile(rb"\d{19}")
+_MAX_ECHOED = 100  # longest invalid event_id repeated in an error entry
 
-# The validated fields of one event, keyed as the ingest statement's json_to_recordset columns:
+# The validated fields of one event (the ingest statement reads them, see ingest.py):
 # event_id, device_time, type, playlist_id, content_id, content_version, campaign_id,
 # schedule_id, duration_ms, result, payload (absent keys are NULL).
 EventRow = dict[str, Any]
@@ -150,18 +168,55 @@ def _device_time(value: object, now: datetime, policy: IngestPolicy) -> datetime
         raise _Reject(
             RejectCode.INVALID_DEVICE_TIME, "device_time needs a UTC offset (e.g. Z or +09:00)"
         )
+    problem = instant_problem(parsed)  # before converting: the conversion itself may overflow
+    if problem is not None:
+        raise _Reject(RejectCode.INVALID_DEVICE_TIME, f"device_time: {MESSAGES[problem]}")
     parsed = parsed.astimezone(UTC)
     if parsed > now + policy.clock_skew:
         raise _Reject(
             RejectCode.DEVICE_TIME_IN_FUTURE,
             f"device_time is more than {int(policy.clock_skew.total_seconds())} s in the future",
         )
-    if parsed < now - timedelta(days=policy.retention_days):
+    if parsed < now - timedelta(days=policy.backdate_days):
         raise _Reject(
             RejectCode.DEVICE_TIME_TOO_OLD,
-            f"device_time is older than the {policy.retention_days}-day retention window",
+            f"device_time is more than {policy.backdate_days} days in the past",
         )
     return parsed
+
+
+def payload_problem(payload: dict[str, Any], policy: IngestPolicy) -> tuple[RejectCode, str] | None:
+    """Why this payload cannot be stored, or None.
+
+    The compact encoding decides cheaply when the per-value walk (`core.inputs`) is needed:
+    orjson refuses lone surrogates, integers beyond 64 bits and extreme nesting; it writes NUL
+    as a `\\u` escape and NaN or infinity as null; an integer beyond bigint has 19+ digits;
+    and nesting can be no deeper than the number of brackets. Without any of these signs the
+    payload is storable, so the walk is skipped."""
+    try:
+        encoded: bytes | None = orjson.dumps(payload)
+    except orjson.JSONEncodeError:
+        encoded = None
+    if encoded is not None:
+        if len(encoded) > policy.max_payload_bytes:
+            return (
+                RejectCode.PAYLOAD_TOO_LARGE,
+                f"payload is {len(encoded)} bytes of JSON; at most {policy.max_payload_bytes}",
+            )
+        if (
+            b"\\u" not in encoded
+            and b"null" not in encoded
+            and encoded.count(b"{") + encoded.count(b"[") <= MAX_JSON_DEPTH
+            and _LONG_DIGITS.search(encoded) is None
+        ):
+            return None
+    found = first_json_problem(payload, "payload")
+    if found is not None:
+        path, code = found
+        return RejectCode.INVALID_PAYLOAD, f"{path}: {MESSAGES[code]}"
+    if encoded is None:
+        return RejectCode.INVALID_PAYLOAD, "payload cannot be encoded as JSON"
+    return None
 
 
 def _duration(event: dict[str, Any], policy: IngestPolicy) -> int | None:
@@ -209,6 +264,8 @@ def _row(event: dict[str, Any], now: datetime, policy: IngestPolicy) -> EventRow
     payload = event.get("payload")
     if payload is not None and not isinstance(payload, dict):
         raise _Reject(RejectCode.INVALID_PAYLOAD, "payload must be a JSON object")
+    if payload and (problem := payload_problem(payload, policy)) is not None:
+        raise _Reject(*problem)
     return {
         "event_id": event["event_id"],
         "device_time": device_time,
@@ -224,6 +281,10 @@ def _row(event: dict[str, Any], now: datetime, policy: IngestPolicy) -> EventRow
     }
 
 
+def _echoable(value: str) -> bool:
+    return len(value) <= _MAX_ECHOED and text_problem(value) is None
+
+
 def parse_event(
     index: int, event: object, now: datetime, policy: IngestPolicy
 ) -> ValidEvent | EventError:
@@ -232,7 +293,8 @@ def parse_event(
         return EventError(index, None, RejectCode.INVALID_EVENT, "an event must be a JSON object")
     raw_id = event.get("event_id")
     if not isinstance(raw_id, str) or _UUID.fullmatch(raw_id) is None:
-        shown = raw_id if isinstance(raw_id, str) else None
+        # Echoed only when it is short, storable text: the answer must never fail to encode.
+        shown = raw_id if isinstance(raw_id, str) and _echoable(raw_id) else None
         return EventError(index, shown, RejectCode.INVALID_EVENT_ID, "event_id must be a uuid")
     try:
         return ValidEvent(index, raw_id.lower(), _row(event, now, policy))
@@ -266,7 +328,7 @@ class EventValidator:
         self.now = now
         self.policy = policy
         self._latest = now + policy.clock_skew
-        self._oldest = now - timedelta(days=policy.retention_days)
+        self._oldest = now - timedelta(days=policy.backdate_days)
 
     def validate(
         self, events: Sequence[object] | ShapedBatch
@@ -288,14 +350,17 @@ class EventValidator:
         valid: list[ValidEvent] = []
         errors: list[EventError] = []
         latest, oldest = self._latest, self._oldest
-        max_duration = self.policy.max_duration_ms
+        policy = self.policy
+        max_duration = policy.max_duration_ms
         parse_time = datetime.fromisoformat
         for index, row in enumerate(shaped):
             # What the shape cannot express: the duration cap, PLAY_END's required fields,
-            # and the device time (ISO 8601 with an offset, inside the window). Anything
-            # doubtful goes to the rule-by-rule path, which decides and names the rule.
+            # the device time (ISO 8601 with an offset, inside the window) and a storable
+            # payload within its cap. Anything doubtful goes to the rule-by-rule path, which
+            # decides and names the rule.
             get = row.get
             duration = get("duration_ms")
+            payload = get("payload")
             try:
                 at = parse_time(row["device_time"])
             except ValueError:
@@ -307,6 +372,7 @@ class EventValidator:
                 or not oldest <= at <= latest
                 or (duration is not None and duration > max_duration)
                 or (row["type"] == _PLAY_END and (duration is None or get("result") is None))
+                or (payload and payload_problem(payload, policy) is not None)
             ):
                 self._add(parse_event(index, row, self.now, self.policy), valid, errors)
                 continue

@@ -37,8 +37,9 @@ Json = dict[str, Any]
 
 
 def iso_utc(instant: datetime) -> str:
-    """Second precision with a Z: every boundary is a whole second."""
-    return instant.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+    """Second precision with a Z: every boundary is a whole second. Not strftime: its `%Y`
+    does not pad years before 1000 on glibc ("1-01-03T..."), which nothing parses back."""
+    return instant.astimezone(UTC).replace(tzinfo=None).isoformat(timespec="seconds") + "Z"
 
 
 def _id(value: UUID | None) -> str | None:

@@ -2,7 +2,9 @@
 
 Integrity: our own sha256/size checks run before an object is completed, and every write also
 sends `x-amz-checksum-sha256` so the service re-checks the bytes it received. Presigned PUT URLs
-sign Content-Length, Content-Type and that checksum header, so S3 itself refuses other bytes;
+sign Content-Length, Content-Type and that checksum header, so S3 itself refuses other bytes
+or another type; for types a browser could execute they also sign `Content-Disposition:
+attachment`, which S3 stores and serves back (`core.storage.serving`: every write path stores it);
 `verify` still streams the stored object and hashes it, because ETags are not sha256 and not
 every S3-compatible server enforces signed checksums.
 
@@ -30,6 +32,7 @@ from core.errors import NotFound, ValidationFailed
 from core.storage.base import StoredObject, UploadTarget
 from core.storage.integrity import Expected
 from core.storage.keys import normalize_sha256, validate_key, validate_size
+from core.storage.serving import stored_disposition
 
 MIN_PART_SIZE = 5 * 1024 * 1024  # S3's minimum for every part but the last
 MAX_PRESIGN_EXPIRY_S = 7 * 24 * 3600  # SigV4 presigned URLs cannot live longer
@@ -42,6 +45,17 @@ def _b64_sha256(hex_digest: str) -> str:
 
 def _is_not_found(exc: ClientError) -> bool:
     return str(exc.response.get("Error", {}).get("Code")) in _NOT_FOUND_CODES
+
+
+def _type_params(content_type: str | None) -> dict[str, str]:
+    """ContentType and, for types a browser could execute, ContentDisposition to store."""
+    params: dict[str, str] = {}
+    if content_type:
+        params["ContentType"] = content_type
+    disposition = stored_disposition(content_type)
+    if disposition is not None:
+        params["ContentDisposition"] = disposition
+    return params
 
 
 class S3Storage:
@@ -156,8 +170,7 @@ class S3Storage:
             "ContentLength": len(data),
             "ChecksumSHA256": _b64_sha256(expected.sha256),
         }
-        if content_type:
-            params["ContentType"] = content_type
+        params.update(_type_params(content_type))
         await s3.put_object(**params)
 
     async def put_stream(
@@ -218,21 +231,23 @@ class S3Storage:
                 f"expires_in_s must be between 1 and {MAX_PRESIGN_EXPIRY_S}", field="expires_in_s"
             )
         s3 = await self._s3()
-        url = await s3.generate_presigned_url(
-            "put_object",
-            Params={
-                "Bucket": self.bucket,
-                "Key": key,
-                "ContentType": content_type,
-                "ContentLength": size,
-                "ChecksumSHA256": checksum,
-            },
-            ExpiresIn=expires_in_s,
-        )
+        params: dict[str, Any] = {
+            "Bucket": self.bucket,
+            "Key": key,
+            "ContentType": content_type,
+            "ContentLength": size,
+            "ChecksumSHA256": checksum,
+        }
+        headers = {"Content-Type": content_type, "x-amz-checksum-sha256": checksum}
+        disposition = stored_disposition(content_type)
+        if disposition is not None:  # signed: the client must send it, S3 stores it
+            params["ContentDisposition"] = disposition
+            headers["Content-Disposition"] = disposition
+        url = await s3.generate_presigned_url("put_object", Params=params, ExpiresIn=expires_in_s)
         return UploadTarget(
             url=str(url),
             method="PUT",
-            headers={"Content-Type": content_type, "x-amz-checksum-sha256": checksum},
+            headers=headers,
             expires_at=now + timedelta(seconds=expires_in_s),
         )
 
@@ -315,8 +330,7 @@ class _MultipartUpload:
                 "Key": self._expected.key,
                 "ChecksumAlgorithm": "SHA256",
             }
-            if self._content_type:
-                params["ContentType"] = self._content_type
+            params.update(_type_params(self._content_type))
             created = await s3.create_multipart_upload(**params)
             self._upload_id = str(created["UploadId"])
         number = len(self._parts) + 1

@@ -7,10 +7,15 @@ More than 1,000 events or 1 MiB is refused whole with 413.
 
 The answer is sent only after COMMIT: a 200 means every accepted event is durable, so the
 player may delete its buffer. Device and store come from the token and the devices row.
+
+Each device has an ingest quota (`POP_DEVICE_EVENTS_PER_MINUTE`): the batch's events are
+counted in Redis, atomically (one INCRBY), before any database work; over the quota the
+answer is 429 with `Retry-After`, and the player resends the same batch later.
 """
 
 from __future__ import annotations
 
+import json
 import uuid
 from typing import Any, Literal
 
@@ -19,10 +24,12 @@ from starlette.requests import Request
 from starlette.responses import Response
 
 from core.devices.heartbeat import DeviceNotActive
+from core.inputs import json_bytes_may_hold_unstorable_text
 from core.proof_of_play import IngestPolicy, RejectCode, ingest_events, load_device_context
 from core.proof_of_play.ingest import ensure_batch_size
-from core.proof_of_play.models import MAX_BATCH_EVENTS
+from core.proof_of_play.models import MAX_BATCH_EVENTS, MAX_PAYLOAD_BYTES
 from core.proof_of_play.validation import ShapedBatch, shape_batch_json
+from core.security.rate_limit import FixedWindowLimiter, RateLimit
 from device_edge.auth import authenticate_device
 from device_edge.context import edge_context
 from device_edge.limits import EVENTS_BODY_LIMIT
@@ -34,23 +41,41 @@ from device_edge.validation import StrictModel, parse_json
 class EventsEnvelope(StrictModel):
     """What is parsed: the envelope only; each event is checked on its own by core."""
 
+    judged_per_item = frozenset({"events"})  # unstorable text refuses one event, not the batch
+
     events: list[Any]
 
 
 class ProofEvent(BaseModel):
     """One playback event, as documented (refusals are per event, see `errors`)."""
 
-    event_id: uuid.UUID = Field(description="Idempotency key: resend the same id on retry.")
+    event_id: uuid.UUID = Field(
+        description="Idempotency key, by itself: an id already stored for this device is a "
+        "duplicate whatever its other fields (a resend with another device_time included); an "
+        "id already stored for another device is refused (`event_id_conflict`)."
+    )
     type: Literal["PLAY_START", "PLAY_END"]
     device_time: AwareDatetime = Field(
-        description="Player clock with a UTC offset; at most 5 min ahead of the server, and "
-        "not older than the retention window. Resend the same value on retry."
+        description="Player clock with a UTC offset; at most POP_CLOCK_SKEW_S (5 min) ahead "
+        "of the server and at most POP_MAX_BACKDATE_DAYS (35 days) in the past "
+        "(`device_time_too_old`); a value whose offset leaves the representable range is "
+        "`invalid_device_time`. Resend the same value on retry."
     )
-    playlist_id: uuid.UUID
+    playlist_id: uuid.UUID = Field(
+        description="With content_id, content_version, campaign_id and schedule_id: the item "
+        "of a plan this device was given, copied from the plan. Anything else is refused "
+        "(`unknown_playlist`, `unknown_content`, `unknown_campaign`, `unknown_schedule`, "
+        "`mismatched_references`, `not_scheduled`)."
+    )
     content_id: uuid.UUID
     content_version: int = Field(ge=1, le=2**31 - 1)
-    campaign_id: uuid.UUID | None = None
-    schedule_id: uuid.UUID | None = None
+    campaign_id: uuid.UUID | None = Field(
+        default=None,
+        description="The plan item's campaign_id; omitted, the play counts under no campaign.",
+    )
+    schedule_id: uuid.UUID | None = Field(
+        default=None, description="The plan item's schedule_id (null for fallback items)."
+    )
     duration_ms: int | None = Field(
         default=None,
         ge=0,
@@ -61,7 +86,12 @@ class ProofEvent(BaseModel):
     result: Literal["COMPLETED", "SKIPPED", "ERROR", "INTERRUPTED"] | None = Field(
         default=None, description="Required on PLAY_END."
     )
-    payload: dict[str, Any] | None = None
+    payload: dict[str, Any] | None = Field(
+        default=None,
+        description=f"The player's own notes on the play: at most {MAX_PAYLOAD_BYTES} bytes "
+        "as compact JSON (`payload_too_large`), storable values only (`invalid_payload`: no "
+        "NUL or lone surrogates, integers within 64 bits, finite numbers, 32 levels deep).",
+    )
 
 
 class EventsRequest(BaseModel):
@@ -96,7 +126,34 @@ async def read_events(request: Request) -> list[Any] | ShapedBatch:
         shaped = shape_batch_json(body)
         if shaped is not None:
             return shaped
+        if json_bytes_may_hold_unstorable_text(body) and (events := _escaped_events(body)):
+            return events
     return (await parse_json(request, EventsEnvelope)).events
+
+
+def _escaped_events(body: bytes) -> list[Any] | None:
+    """A batch pydantic's parser refused for a lone-surrogate escape somewhere in it (valid
+    JSON, but text nothing can store), decoded by the standard library so that only the events
+    holding it are refused (`invalid_payload`), not the batch. None: leave the answer to the
+    strict envelope."""
+    try:
+        document = json.loads(body)
+    except (ValueError, RecursionError):
+        return None
+    if not isinstance(document, dict) or set(document) != {"events"}:
+        return None
+    events = document["events"]
+    return events if isinstance(events, list) and events else None
+
+
+async def take_quota(request: Request, device_id: uuid.UUID, count: int) -> None:
+    """Count the batch against the device's quota before any work (429 when over)."""
+    if count == 0:
+        return
+    services = edge_context(request).services
+    rule = RateLimit("pop-events", services.settings.pop_device_events_per_minute, 60)
+    limiter = FixedWindowLimiter(services.redis, services.keys, services.clock, rule)
+    await limiter.consume(str(device_id), count)
 
 
 async def post_events(request: Request) -> Response:
@@ -105,6 +162,7 @@ async def post_events(request: Request) -> Response:
     services = edge_context(request).services
     policy = IngestPolicy.from_settings(services.settings)
     ensure_batch_size(len(events), policy)  # before taking a connection
+    await take_quota(request, device.device_id, len(events))
     async with services.uow() as uow:
         context = await load_device_context(uow.conn, device.device_id)
         if context is None:
@@ -125,13 +183,18 @@ routes = [
             description=(
                 "At most 1,000 events and 1 MiB per request (413 otherwise). Each event is "
                 "validated on its own: good events are stored even when others are refused, "
-                "and each refusal is listed in `errors` with its index and code. Events already "
-                "stored are counted as `duplicates` and change nothing. A 200 is sent only "
-                "after the events are durably committed: the player may then drop its buffer."
+                "and each refusal is listed in `errors` with its index and code. A device can "
+                "only report plays of items of plans it was given (see `playlist_id`). Events "
+                "already stored are counted as `duplicates` and change nothing; idempotency is "
+                "by `event_id` alone. A 200 is sent only after the events are durably "
+                "committed: the player may then drop its buffer. Each device may upload "
+                "POP_DEVICE_EVENTS_PER_MINUTE events a minute (10,000 by default): beyond it, "
+                "429 `rate_limited` with `Retry-After`; resend the same batch then."
             ),
             tags=("proof-of-play",),
             request_model=EventsRequest,
             replies=(Reply(200, "Batch processed", EventsResponse),),
+            errors={429: ("rate_limited",)},
             authenticated=True,
             max_body_bytes=EVENTS_BODY_LIMIT,
         ),

@@ -78,7 +78,10 @@ not matter).
 
 A code works once: a second exchange answers 409 `invalid_grant`. Unknown codes or a
 wrong `device_code` answer 400 `invalid_grant`; too many of those from one address answer
-429 `rate_limited` with `Retry-After`.
+429 `rate_limited` with `Retry-After`, and so does a wrong code while too many wrong codes
+were tried for that code or from all addresses together. A poll carrying the right
+`device_code`, and (except from an address that used up its own budget) a correct code,
+are never refused for other clients' failures.
 """
 
 routes = [

@@ -13,6 +13,8 @@ reports it) is accepted too, since some player HTTP stacks send it that way.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+
 from pydantic import Field
 from starlette.applications import Starlette
 from starlette.requests import Request
@@ -56,7 +58,9 @@ def _not_modified(etag: str) -> Response:
     return Response(status_code=304, headers=_headers(etag))
 
 
-async def answered_not_modified(app: Starlette, scope: Scope, send: Send) -> bool:
+async def answered_not_modified(
+    app: Starlette, scope: Scope, send: Send, extra_headers: Sequence[tuple[bytes, bytes]] = ()
+) -> bool:
     """The plan poll's 304, answered before Starlette's middleware and routing; False when
     this request needs anything else, which the full stack (`plan` below) then answers.
 
@@ -64,7 +68,8 @@ async def answered_not_modified(app: Starlette, scope: Scope, send: Send) -> boo
     and the Request object cost more CPU than the answer itself. This checks exactly what
     `plan` checks (the same `authenticate_header`, the same If-None-Match rule) and answers
     only the success case; any failure, whatever its cause, goes the full way, so errors
-    keep their single mapping in `device_edge.errors`.
+    keep their single mapping in `device_edge.errors`. `extra_headers` are the app's
+    precomputed security headers, which the skipped middleware would have added.
     """
     authorization = condition = None
     for name, value in scope["headers"]:
@@ -82,6 +87,7 @@ async def answered_not_modified(app: Starlette, scope: Scope, send: Send) -> boo
     if current is None or not none_match_hits(condition, current):
         return False
     headers = [(name.lower().encode(), value.encode()) for name, value in _headers(current).items()]
+    headers.extend(extra_headers)
     await send({"type": "http.response.start", "status": 304, "headers": headers})
     await send({"type": "http.response.body", "body": b""})
     return True

@@ -7,6 +7,7 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from core.inputs import INT64_MAX
 from device_edge.validation import StrictModel
 
 
@@ -36,7 +37,11 @@ class ErrorBody(ResponseModel):
 
 class FieldError(ResponseModel):
     field: str = Field(description='Path of the invalid value, e.g. "device_info.os".')
-    code: str = Field(description='Why it is invalid, e.g. "missing", "extra_forbidden".')
+    code: str = Field(
+        description='Why it is invalid, e.g. "missing", "extra_forbidden"; text PostgreSQL '
+        'cannot store is "nul_character" or "unpaired_surrogate" (never echoed back), and '
+        'date-times whose UTC instant leaves years 1-9999 are "datetime_out_of_range".'
+    )
     message: str
 
 
@@ -59,7 +64,7 @@ class DeviceInfo(StrictModel):
     )
     mac_address: str | None = Field(default=None, max_length=64)
     timezone: str | None = Field(default=None, max_length=64, description="IANA zone name.")
-    storage_total_bytes: int | None = Field(default=None, ge=0)
+    storage_total_bytes: int | None = Field(default=None, ge=0, le=INT64_MAX)
     screen: ScreenInfo | None = None
 
     def stored(self) -> dict[str, Any]:

@@ -5,12 +5,14 @@ from __future__ import annotations
 import uuid
 from datetime import datetime
 
-from pydantic import AwareDatetime, Field
+from pydantic import Field
 
+from core.inputs import INT64_MAX
 from device_edge.schemas.common import DeviceInfo, ResponseModel
-from device_edge.validation import StrictModel
+from device_edge.validation import Instant, StrictModel
 
-MAX_BIGINT = 2**63 - 1
+# Counters live in a jsonb column whose integers the monitoring SQL reads as bigint.
+MAX_BIGINT = INT64_MAX
 
 
 class NowPlaying(StrictModel):
@@ -21,7 +23,7 @@ class NowPlaying(StrictModel):
     playlist_id: uuid.UUID | None = None
     schedule_id: uuid.UUID | None = None
     campaign_id: uuid.UUID | None = None
-    started_at: AwareDatetime | None = Field(
+    started_at: Instant | None = Field(
         default=None, description="When the current item started playing (player clock)."
     )
     position_ms: int | None = Field(default=None, ge=0, le=MAX_BIGINT)

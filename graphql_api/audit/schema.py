@@ -1,4 +1,6 @@
-"""The audit log query."""
+"""The audit log query. Entries about console accounts and sign-ins are listed for every
+reader, but their target and contents only for roles that manage users
+(`core.audit.queries.details_visible`); others get them null, with `redacted` true."""
 
 from __future__ import annotations
 
@@ -10,10 +12,10 @@ import strawberry
 from sqlalchemy.engine import Row
 from strawberry.scalars import JSON
 
-from core.audit.queries import AuditFilter, audit_query
+from core.audit.queries import AuditFilter, audit_query, details_visible
 from core.db.enums import ActorType
 from core.db.tables import audit_log
-from core.identity.actor import Permission
+from core.identity.actor import Actor, Permission
 from graphql_api.context import AppInfo
 from graphql_api.permissions import CanRead
 from graphql_api.relay import Connection, Ordering, PageArgs, SortKey, paginate
@@ -37,9 +39,15 @@ class AuditEntry:
     target_type: str
     target_id: str | None
     created_at: datetime
-    details: JSON = strawberry.field(description="Context of the action besides before/after.")
+    details: JSON | None = strawberry.field(
+        description="Context of the action besides before/after; null when redacted."
+    )
     before: JSON | None
     after: JSON | None
+    redacted: bool = strawberry.field(
+        description="True when targetId, details, before and after are hidden from your role "
+        "(user.* and auth.* entries need the manage_users permission)."
+    )
     _client_ip: strawberry.Private[str | None]
 
     @strawberry.field(description="The actor's address; only visible to admins.")
@@ -48,9 +56,12 @@ class AuditEntry:
         return self._client_ip if actor.can(Permission.MANAGE_USERS) else None
 
     @classmethod
-    def from_row(cls, row: Row[Any]) -> AuditEntry:
-        details = dict(row.details_json or {})
-        before, after = details.pop("before", None), details.pop("after", None)
+    def from_row(cls, row: Row[Any], reader: Actor) -> AuditEntry:
+        visible = details_visible(reader, row.action)
+        details: dict[str, Any] | None = dict(row.details_json or {}) if visible else None
+        before = after = None
+        if details is not None:
+            before, after = details.pop("before", None), details.pop("after", None)
         return cls(
             id=row.id,
             actor_type=ActorType(row.actor_type),
@@ -59,11 +70,12 @@ class AuditEntry:
             actor_device_id=row.actor_device_id,
             action=row.action,
             target_type=row.target_type,
-            target_id=row.target_id,
+            target_id=row.target_id if visible else None,
             created_at=row.created_at,
             details=details,
             before=before,
             after=after,
+            redacted=not visible,
             _client_ip=row.client_ip,
         )
 
@@ -108,4 +120,11 @@ class AuditQuery:
                 until=f.until,
             )
         )
-        return await paginate(info.context, stmt, AUDIT_NEWEST_FIRST, page, AuditEntry.from_row)
+        reader = info.context.require_actor()
+        return await paginate(
+            info.context,
+            stmt,
+            AUDIT_NEWEST_FIRST,
+            page,
+            lambda row: AuditEntry.from_row(row, reader),
+        )

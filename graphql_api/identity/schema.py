@@ -31,14 +31,18 @@ from graphql_api.identity.types import (
 from graphql_api.permissions import CanManageUsers, IsAuthenticated
 from graphql_api.relay import Connection, Ordering, PageArgs, SortKey, paginate
 
+# ValidationError: every mutation's union has one, for arguments refused by core.inputs
+# (graphql_api/input_rule.py), e.g. a NUL character in an email or a token.
 LoginResult = Annotated[
-    AuthPayload | AuthenticationError | RateLimitedError,
+    AuthPayload | AuthenticationError | RateLimitedError | ValidationError,
     strawberry.union("LoginResult"),
 ]
 RefreshTokenResult = Annotated[
-    AuthPayload | AuthenticationError, strawberry.union("RefreshTokenResult")
+    AuthPayload | AuthenticationError | ValidationError, strawberry.union("RefreshTokenResult")
 ]
-LogoutResult = Annotated[LogoutSuccess | PermissionDeniedError, strawberry.union("LogoutResult")]
+LogoutResult = Annotated[
+    LogoutSuccess | PermissionDeniedError | ValidationError, strawberry.union("LogoutResult")
+]
 CreateUserResult = Annotated[
     UserSuccess | ValidationError | ConflictError | PermissionDeniedError,
     strawberry.union("CreateUserResult"),

@@ -7,6 +7,7 @@ from typing import Annotated
 
 import strawberry
 
+from core.bootstrap import Services
 from core.db.tables import incidents
 from core.errors import NotFound
 from core.monitoring import incidents as incident_service
@@ -27,9 +28,8 @@ INCIDENTS_NEWEST_FIRST = by_created(incidents, descending=True)
 
 
 async def load_summary(
-    info: AppInfo, store_id: uuid.UUID | None, group_id: uuid.UUID | None
+    services: Services, store_id: uuid.UUID | None, group_id: uuid.UUID | None
 ) -> FleetSummary:
-    services = info.context.services
     async with services.engine.connect() as conn:
         summary = await fleet_summary(conn, store_id=store_id, group_id=group_id)
     return FleetSummary.from_core(summary, services.clock.now())
@@ -70,7 +70,7 @@ class MonitoringQuery:
         store_id: uuid.UUID | None = None,
         group_id: uuid.UUID | None = None,
     ) -> FleetSummary:
-        return await load_summary(info, store_id, group_id)
+        return await load_summary(info.context.services, store_id, group_id)
 
 
 @strawberry.type

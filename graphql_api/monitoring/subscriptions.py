@@ -2,22 +2,38 @@
 
 Every API process subscribes to the deployment's channels once and fans events out, so a
 heartbeat on any edge process or a sweep in any worker reaches every console. Authentication
-happens at `connection_init` (graphql_api/app.py); each field also needs read access. The
-per-connection subscription limit is Strawberry's `max_subscriptions_per_connection`.
+happens at `connection_init` and again for every operation (graphql_api/websocket.py); each
+field also needs read access. The per-connection subscription limit is Strawberry's
+`max_subscriptions_per_connection`.
+
+What a change costs does not grow with the number of subscribers in a process:
+- `deviceStatusChanged` and `incidentEvents`: an event is parsed once, and the rows its
+  fields show (device, store, ...) are loaded through DataLoaders shared by every local
+  subscriber of that event (`Event.shared`): N consoles showing the same device cost one
+  query per event, not N;
+- `fleetSummary`: one producer per scope (storeId, groupId) and process
+  (`core.shared_feeds`) recomputes the summary once per coalesced burst of changes and hands
+  the result to every subscriber of that scope; a new subscriber gets the current one at
+  once, without a query.
 """
 
 from __future__ import annotations
 
 import asyncio
 import uuid
+import weakref
 from collections.abc import AsyncGenerator, AsyncIterator
+from functools import partial
 
+import redis.asyncio as aioredis
 import strawberry
 from graphql import GraphQLError
 
+from core.bootstrap import Services
 from core.events_bus import DEVICE_STATUS, INCIDENTS, Event, EventBus, EventsLost, Subscription
 from core.monitoring.events import parse_incident_event, parse_status_event
-from graphql_api.context import AppInfo
+from core.shared_feeds import SharedFeeds
+from graphql_api.context import AppInfo, Loaders
 from graphql_api.monitoring.enums import IncidentType
 from graphql_api.monitoring.schema import load_summary
 from graphql_api.monitoring.types import (
@@ -30,6 +46,28 @@ from graphql_api.permissions import CanRead
 
 # A burst of changes (a sweep flipping a whole store) becomes one summary update.
 SUMMARY_COALESCE_S = 0.5
+
+SummaryScope = tuple[uuid.UUID | None, uuid.UUID | None]
+
+# Per Redis client, like the events bus hub: one set of summary producers per deployment.
+_summary_feeds: weakref.WeakKeyDictionary[
+    aioredis.Redis, SharedFeeds[SummaryScope, FleetSummary]
+] = weakref.WeakKeyDictionary()
+
+
+def summary_feeds(services: Services) -> SharedFeeds[SummaryScope, FleetSummary]:
+    feeds = _summary_feeds.get(services.redis)
+    if feeds is None:
+        feeds = _summary_feeds[services.redis] = SharedFeeds(name="fleet-summary")
+    return feeds
+
+
+def _use_event_loaders(info: AppInfo, event: Event) -> None:
+    """Resolve this event's fields with the DataLoaders every local subscriber of the event
+    shares. Safe across users: loaders cache rows, and each subscriber's own permission
+    checks still run on its own (per-operation) context."""
+    services = info.context.services
+    info.context.loaders = event.shared("loaders", lambda: Loaders(services))
 
 
 def _bus(info: AppInfo) -> EventBus:
@@ -52,6 +90,24 @@ async def _events(subscription: Subscription) -> AsyncIterator[Event]:
         raise _events_lost() from exc
 
 
+async def _summaries(services: Services, scope: SummaryScope) -> AsyncIterator[FleetSummary]:
+    """The summary for one scope now, then after each burst of changes that alters it."""
+    store_id, group_id = scope
+    bus = EventBus(services.redis, services.keys)
+    async with bus.subscribe(DEVICE_STATUS, INCIDENTS) as subscription:
+        # Subscribed before the first read, so no change can slip in between.
+        last = await load_summary(services, store_id, group_id)
+        yield last
+        while True:
+            await anext(subscription)
+            await asyncio.sleep(SUMMARY_COALESCE_S)
+            subscription.drain()
+            current = await load_summary(services, store_id, group_id)
+            if _counts(current) != _counts(last):
+                last = current
+                yield current
+
+
 @strawberry.type
 class MonitoringSubscription:
     @strawberry.subscription(
@@ -67,14 +123,14 @@ class MonitoringSubscription:
     ) -> AsyncGenerator[DeviceStatusChange, None]:
         async with _bus(info).subscribe(DEVICE_STATUS) as subscription:
             async for event in _events(subscription):
-                change = parse_status_event(event.payload)
+                change = event.shared("change", partial(parse_status_event, event.payload))
                 if change is None or change.status == change.previous_status:
                     continue
                 if store_id is not None and change.store_id != store_id:
                     continue
                 if group_id is not None and change.group_id != group_id:
                     continue
-                info.context.loaders.clear()  # the connection's context outlives each event
+                _use_event_loaders(info, event)
                 yield DeviceStatusChange.from_core(change)
 
     @strawberry.subscription(
@@ -92,7 +148,7 @@ class MonitoringSubscription:
         wanted = set(types) if types else None
         async with _bus(info).subscribe(INCIDENTS) as subscription:
             async for event in _events(subscription):
-                parsed = parse_incident_event(event.payload)
+                parsed = event.shared("incident", partial(parse_incident_event, event.payload))
                 if parsed is None:
                     continue
                 kind, incident = parsed
@@ -102,7 +158,7 @@ class MonitoringSubscription:
                     continue
                 if wanted is not None and incident.type not in wanted:
                     continue
-                info.context.loaders.clear()
+                _use_event_loaders(info, event)
                 yield IncidentEvent(kind=kind, incident=Incident.from_core(incident))
 
     @strawberry.subscription(
@@ -116,22 +172,15 @@ class MonitoringSubscription:
         store_id: uuid.UUID | None = None,
         group_id: uuid.UUID | None = None,
     ) -> AsyncGenerator[FleetSummary, None]:
-        async with _bus(info).subscribe(DEVICE_STATUS, INCIDENTS) as subscription:
-            # Subscribed before the first read, so no change can slip in between.
-            last = await load_summary(info, store_id, group_id)
-            yield last
-            changes = _events(subscription)
-            while True:
-                await anext(changes)
-                await asyncio.sleep(SUMMARY_COALESCE_S)
-                try:
-                    subscription.drain()
-                except EventsLost as exc:
-                    raise _events_lost() from exc
-                current = await load_summary(info, store_id, group_id)
-                if _counts(current) != _counts(last):
-                    last = current
-                    yield current
+        services = info.context.services
+        scope: SummaryScope = (store_id, group_id)
+        feeds = summary_feeds(services)
+        async with feeds.listen(scope, lambda: _summaries(services, scope)) as summaries:
+            try:
+                async for summary in summaries:
+                    yield summary
+            except EventsLost as exc:
+                raise _events_lost() from exc
 
 
 def _counts(summary: FleetSummary) -> tuple[object, ...]:

@@ -26,6 +26,7 @@ from core.bootstrap import Services
 from core.errors import DomainError, Unauthenticated, ValidationFailed
 from core.identity.actor import Permission
 from core.identity.sessions import authenticate
+from core.inputs import MESSAGES, date_problem
 from core.proof_of_play.reports import GroupBy, ReportFilter, parse_group_by, stream_report_csv
 from graphql_api.context import bearer_token, client_ip
 
@@ -62,9 +63,17 @@ def _day(request: Request, name: str) -> date | None:
     if not raw:
         return None
     try:
-        return date.fromisoformat(raw)
+        day = date.fromisoformat(raw)
     except ValueError:
         raise ValidationFailed(f"{name} must be a date (YYYY-MM-DD)", field=name) from None
+    # The same rule as the GraphQL `Date` arguments (graphql_api/input_rule.py).
+    if problem := date_problem(day):
+        raise ValidationFailed(
+            MESSAGES[problem],
+            field=name,
+            errors=[{"field": name, "code": problem, "message": MESSAGES[problem]}],
+        )
+    return day
 
 
 def parse_query(request: Request) -> tuple[ReportFilter, tuple[GroupBy, ...]]:

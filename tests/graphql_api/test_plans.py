@@ -172,7 +172,7 @@ async def test_preview_input_is_validated(
             {"device": device, "from": "2026-03-01T00:00:00Z", "to": "2026-04-05T00:00:00Z"},
             "OUT_OF_RANGE",
         ),
-        ({"device": device, "from": "2026-03-01T00:00:00", "to": span["to"]}, "INVALID"),
+        ({"device": device, "from": "2026-03-01T00:00:00", "to": span["to"]}, "INVALID_FORMAT"),
         ({"group": group, "tz": "Mars/Olympus", **span}, "INVALID_TIMEZONE"),
         ({"device": "00000000-0000-0000-0000-000000000001", **span}, "NOT_FOUND"),
     ]

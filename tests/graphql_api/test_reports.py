@@ -24,7 +24,14 @@ from tests.graphql_api.helpers import (
     mint_device_token,
     serve,
 )
-from tests.proof_of_play.builders import World, add_campaign, event, ingest, make_world
+from tests.proof_of_play.builders import (
+    World,
+    add_campaign,
+    event,
+    ingest,
+    make_world,
+    schedule_for,
+)
 
 DAY = T0.date()
 CSV_URL = "/v1/admin/reports/proof-of-play.csv"
@@ -47,9 +54,9 @@ EVENING_UTC = T0 - timedelta(hours=14)
 async def seed(services: Services) -> tuple[World, World, uuid.UUID]:
     """Two stores in different zones sharing a campaign, plus another campaign and none."""
     la = await make_world(services, "America/Los_Angeles")
-    tokyo = await make_world(services, "Asia/Tokyo")
-    tokyo.campaign_id = la.campaign_id
+    tokyo = await make_world(services, "Asia/Tokyo", campaign_id=la.campaign_id)
     other = await add_campaign(services)
+    await schedule_for(services, tokyo.device_id, tokyo.playlist_id, other)  # tokyo plays it too
     await ingest(
         services,
         la.device,

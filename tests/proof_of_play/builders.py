@@ -11,13 +11,27 @@ from typing import Any
 from sqlalchemy import insert
 
 from core.bootstrap import Services
-from core.db.tables import campaigns, content, content_versions, devices, playlists, stores
+from core.db.enums import TargetType
+from core.db.tables import (
+    campaigns,
+    content,
+    content_versions,
+    devices,
+    playlist_items,
+    playlists,
+    schedules,
+    stores,
+)
+from core.plans import regenerate
 from core.proof_of_play import DeviceContext, IngestPolicy, IngestResult, ingest_events
+from core.security.tokens import TokenKind, TokenService
 
 
 @dataclass
 class World:
-    """One store with one device, a video (30 s) and an image (no duration), a campaign."""
+    """One store with one device, a video (30 s) and an image (no duration), a campaign, and
+    a playlist of both scheduled for the device under the campaign, with the device's plan
+    stored: what the device may report plays of."""
 
     store_id: uuid.UUID
     device_id: uuid.UUID
@@ -26,6 +40,7 @@ class World:
     image_id: uuid.UUID
     campaign_id: uuid.UUID
     playlist_id: uuid.UUID
+    schedule_id: uuid.UUID | None = None
     extra: dict[str, Any] = field(default_factory=dict)
 
     @property
@@ -104,17 +119,68 @@ async def add_playlist(services: Services) -> uuid.UUID:
         return new_id
 
 
-async def make_world(services: Services, timezone: str = "UTC") -> World:
+async def add_to_playlist(
+    services: Services, playlist_id: uuid.UUID, *content_ids: uuid.UUID
+) -> None:
+    async with services.engine.begin() as conn:
+        for content_id in content_ids:
+            await conn.execute(
+                insert(playlist_items).values(
+                    playlist_id=playlist_id, content_id=content_id, order_index=0
+                )
+            )
+
+
+async def add_to_world(services: Services, world: World, *content_ids: uuid.UUID) -> None:
+    """More content in the world's playlist, and the device's plan regenerated with it."""
+    await add_to_playlist(services, world.playlist_id, *content_ids)
+    await regenerate(services, [world.device_id])
+
+
+async def schedule_for(
+    services: Services,
+    device_id: uuid.UUID,
+    playlist_id: uuid.UUID,
+    campaign_id: uuid.UUID | None = None,
+) -> uuid.UUID:
+    """An always-on schedule of the playlist for the device, and the device's plan
+    regenerated: its items are what the device may report plays of."""
+    async with services.engine.begin() as conn:
+        schedule_id: uuid.UUID = (
+            await conn.execute(
+                insert(schedules)
+                .values(
+                    target_type=TargetType.DEVICE.value,
+                    target_id=device_id,
+                    playlist_id=playlist_id,
+                    campaign_id=campaign_id,
+                    rules_json={},
+                )
+                .returning(schedules.c.id)
+            )
+        ).scalar_one()
+    await regenerate(services, [device_id])
+    return schedule_id
+
+
+async def make_world(
+    services: Services, timezone: str = "UTC", *, campaign_id: uuid.UUID | None = None
+) -> World:
     store_id = await add_store(services, timezone)
-    return World(
+    world = World(
         store_id=store_id,
         device_id=await add_device(services, store_id),
         timezone=timezone,
         video_id=await add_content(services, "video", 30_000),
         image_id=await add_content(services, "image", None),
-        campaign_id=await add_campaign(services),
+        campaign_id=campaign_id or await add_campaign(services),
         playlist_id=await add_playlist(services),
     )
+    await add_to_playlist(services, world.playlist_id, world.video_id, world.image_id)
+    world.schedule_id = await schedule_for(
+        services, world.device_id, world.playlist_id, world.campaign_id
+    )
+    return world
 
 
 def event(
@@ -190,3 +256,11 @@ async def raw_count(services: Services) -> int:
         return int(
             (await conn.execute(text("SELECT count(*) FROM proof_of_play_events"))).scalar_one()
         )
+
+
+def device_auth(services: Services, device_id: uuid.UUID) -> dict[str, str]:
+    """The Authorization header of a real device access token."""
+    token, _ = TokenService(services.settings, services.clock).issue(
+        TokenKind.DEVICE_ACCESS, str(device_id), ttl_s=900, extra={"epoch": 0}
+    )
+    return {"Authorization": f"Bearer {token}"}

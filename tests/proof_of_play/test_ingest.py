@@ -16,11 +16,13 @@ from tests.conftest import T0
 from tests.proof_of_play.builders import (
     add_content,
     add_device,
+    add_to_world,
     aggregate_rows,
     event,
     ingest,
     make_world,
     raw_count,
+    schedule_for,
 )
 
 DAY = T0.date()
@@ -135,6 +137,7 @@ async def test_more_than_the_batch_limit_is_refused_whole(services: Services) ->
 async def test_aggregates_are_per_day_campaign_and_content(services: Services) -> None:
     w = await make_world(services)
     other = await add_content(services, "video", 10_000)
+    await add_to_world(services, w, other)
     yesterday = T0 - timedelta(days=1)
     batch = [
         event(w, yesterday, duration_ms=1_000),
@@ -155,6 +158,7 @@ async def test_aggregates_are_per_day_campaign_and_content(services: Services) -
 async def test_a_device_without_a_store_is_counted_under_no_store(services: Services) -> None:
     w = await make_world(services)
     loose = DeviceContext(await add_device(services, None), None, "UTC")
+    await schedule_for(services, loose.device_id, w.playlist_id, w.campaign_id)
     assert (await ingest(services, loose, [event(w, T0)])).accepted == 1
     assert await aggregate_rows(services) == {
         (date(2026, 3, 2), w.campaign_id, NO_STORE, w.video_id): (1, 1, 0, 30_000)

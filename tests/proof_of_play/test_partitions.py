@@ -59,8 +59,9 @@ async def test_rows_stranded_in_default_move_into_their_new_partition(
     services: Services,
 ) -> None:
     w = await make_world(services)
+    late = IngestPolicy(max_backdate_days=400)  # players offline for months
     batch = [event(w, T0 - timedelta(days=d), duration_ms=1_000) for d in (0, 1, 40, 70)]
-    assert (await ingest(services, w.device, batch)).accepted == 4
+    assert (await ingest(services, w.device, batch, late)).accepted == 4
     assert await where_rows_live(services) == {DEFAULT_PARTITION: 4}
     aggregates = await aggregate_rows(services)
 
@@ -72,7 +73,7 @@ async def test_rows_stranded_in_default_move_into_their_new_partition(
     }
     assert await aggregate_rows(services) == aggregates
     # The moved rows keep their primary key: a replay is still a duplicate.
-    replay = await ingest(services, w.device, batch)
+    replay = await ingest(services, w.device, batch, late)
     assert (replay.accepted, replay.duplicates) == (0, 4)
     fresh = await ingest(services, w.device, [event(w, T0 - timedelta(minutes=1))])
     assert fresh.accepted == 1
@@ -81,7 +82,7 @@ async def test_rows_stranded_in_default_move_into_their_new_partition(
 
 async def test_expired_partitions_are_dropped_and_aggregates_kept(services: Services) -> None:
     w = await make_world(services)
-    long_policy = IngestPolicy(retention_days=800)
+    long_policy = IngestPolicy(retention_days=800, max_backdate_days=800)
     very_old = datetime(2024, 6, 15, 12, tzinfo=UTC)  # before any partition: stays in DEFAULT
     batch = [
         event(w, very_old, duration_ms=1),

@@ -20,16 +20,23 @@ from core.proof_of_play.reports import (
     stream_report_csv,
 )
 from tests.conftest import T0
-from tests.proof_of_play.builders import World, add_campaign, event, ingest, make_world
+from tests.proof_of_play.builders import (
+    World,
+    add_campaign,
+    event,
+    ingest,
+    make_world,
+    schedule_for,
+)
 
 DAY = T0.date()
 
 
 async def two_stores(services: Services) -> tuple[World, World]:
     a = await make_world(services, "UTC")
-    b = await make_world(services, "UTC")
-    b.campaign_id = a.campaign_id  # one campaign across both stores
+    b = await make_world(services, "UTC", campaign_id=a.campaign_id)  # one campaign, two stores
     other_campaign = await add_campaign(services)
+    await schedule_for(services, b.device_id, b.playlist_id, other_campaign)  # b plays it too
     await ingest(
         services,
         a.device,

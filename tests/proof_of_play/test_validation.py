@@ -85,7 +85,7 @@ def test_a_good_event_parses_to_canonical_values() -> None:
         ({"device_time": 1772445540000}, RejectCode.INVALID_DEVICE_TIME),
         ({"device_time": "2026-03-02T09:59:00"}, RejectCode.INVALID_DEVICE_TIME),
         ({"device_time": "2026-03-02T10:05:01Z"}, RejectCode.DEVICE_TIME_IN_FUTURE),
-        ({"device_time": "2025-01-25T09:59:59Z"}, RejectCode.DEVICE_TIME_TOO_OLD),
+        ({"device_time": "2026-01-26T09:59:59Z"}, RejectCode.DEVICE_TIME_TOO_OLD),
         ({"payload": [1, 2]}, RejectCode.INVALID_PAYLOAD),
         ({"event_id": "abc"}, RejectCode.INVALID_EVENT_ID),
         ({"event_id": None}, RejectCode.INVALID_EVENT_ID),
@@ -105,7 +105,7 @@ def test_boundaries_are_accepted() -> None:
         {"duration_ms": 0},
         {"duration_ms": 86_400_000},
         {"device_time": "2026-03-02T10:05:00Z"},  # exactly the skew allowance
-        {"device_time": "2025-01-26T10:00:00Z"},  # exactly 400 days old
+        {"device_time": "2026-01-26T10:00:00Z"},  # exactly 35 days old (the backdating limit)
         {"type": "PLAY_START", "duration_ms": None, "result": None},
         {"duration_ms": 1000.0},  # an integral JSON number
     ):
@@ -157,8 +157,8 @@ _VALUES = st.one_of(
             "2026-03-02T19:00:00+09:00",
             "2026-03-02T10:04:59.999999Z",
             "2026-03-02T10:05:00.000001Z",
-            "2025-01-26T10:00:00Z",
-            "2025-01-26T09:59:59Z",
+            "2026-01-26T10:00:00Z",
+            "2026-01-26T09:59:59Z",
             str(uuid.UUID(int=7)).upper(),
             "not-a-uuid",
             "",

@@ -23,7 +23,7 @@ from core.clock import Clock, SystemClock
 from core.config import Settings
 from core.db.enums import Role
 from simulator.config import SimulationConfig
-from tests.conftest import TEST_JWT_KEYS
+from tests.conftest import TEST_JWT_KEYS, TEST_STORAGE_SIGNING_SECRET
 from tests.graphql_api.helpers import TEST_PASSWORD, create_user
 from tests.harness import ServiceURLs
 
@@ -137,6 +137,7 @@ def settings(
             "SIGNAGE_DATA_DIR": str(tmp_path / "data"),
             "JWT_KEYS": TEST_JWT_KEYS,
             "JWT_ACTIVE_KID": "k1",
+            "STORAGE_SIGNING_SECRET": TEST_STORAGE_SIGNING_SECRET,
             "PUBLIC_API_URL": f"http://127.0.0.1:{api_port}",
             "PUBLIC_EDGE_URL": f"http://127.0.0.1:{edge_port}",
             "DEVICE_ACCESS_TTL_S": device_access_ttl_s,

@@ -23,7 +23,17 @@ async def test_events_survive_an_edge_outage(stack: Stack) -> None:
     buffered_during_outage: list[int] = []
 
     async def take_the_edge_down() -> None:
-        await asyncio.sleep(2.5)
+        # Only once every player is paired and has had a batch acknowledged: an outage
+        # during pairing (a slow, loaded machine) would test something else.
+        for _ in range(1200):  # at most 60 s
+            if (
+                len(simulation.players) == simulation.config.devices
+                and simulation.stats.ledger.batches_acked > 0
+            ):
+                break
+            await asyncio.sleep(0.05)
+        else:
+            raise AssertionError("the players never got going; no outage to test")
         await stack.edge.stop()
         await asyncio.sleep(3.0)
         # Nothing can be acknowledged while the edge is down: the players hold the events.

@@ -24,6 +24,7 @@ from core.config import Settings
 from core.db.engine import create_engine
 from core.db.tables import audit_log, users
 from core.identity.passwords import verify_password
+from tests.conftest import TEST_JWT_KEYS, TEST_STORAGE_SIGNING_SECRET
 from tests.stack.support import clean_env, free_port, run_cli
 
 STRONG_ENV = {
@@ -55,8 +56,16 @@ async def audit_count(database_url: str, action: str) -> int:
         await engine.dispose()
 
 
+# SIGNAGE_ENV=test refuses the built-in secrets, as production does.
+TEST_SECRETS = {
+    "JWT_KEYS": TEST_JWT_KEYS,
+    "JWT_ACTIVE_KID": "k1",
+    "STORAGE_SIGNING_SECRET": TEST_STORAGE_SIGNING_SECRET,
+}
+
+
 def cli_env(database_url: str) -> dict[str, str]:
-    return clean_env({"SIGNAGE_ENV": "test", "DATABASE_URL": database_url})
+    return clean_env({"SIGNAGE_ENV": "test", "DATABASE_URL": database_url, **TEST_SECRETS})
 
 
 async def test_create_admin_stores_an_argon2_hash_and_audits(
@@ -278,6 +287,7 @@ def test_signage_api_replaces_itself_with_the_server(
             "DATABASE_URL": fresh_database,
             "REDIS_URL": service_urls.redis,
             "API_PORT": str(port),
+            **TEST_SECRETS,
         }
     )
     process = subprocess.Popen(

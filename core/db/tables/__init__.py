@@ -11,7 +11,13 @@ from core.db.tables.fleet import (
 )
 from core.db.tables.identity import user_refresh_tokens, users
 from core.db.tables.operations import audit_log, incidents
-from core.db.tables.proof_of_play import proof_of_play_aggregate_daily, proof_of_play_events
+from core.db.tables.proof_of_play import (
+    proof_of_play_aggregate_daily,
+    proof_of_play_device_grants,
+    proof_of_play_event_keys,
+    proof_of_play_events,
+    proof_of_play_grant_items,
+)
 from core.db.tables.scheduling import (
     campaigns,
     playlist_items,
@@ -36,7 +42,10 @@ __all__ = [
     "playlists",
     "playout_plans",
     "proof_of_play_aggregate_daily",
+    "proof_of_play_device_grants",
+    "proof_of_play_event_keys",
     "proof_of_play_events",
+    "proof_of_play_grant_items",
     "schedules",
     "stores",
     "user_refresh_tokens",

@@ -2,9 +2,16 @@
 
 The raw log is range-partitioned by month on device_time_ts, so retention drops whole
 partitions instead of deleting millions of rows. A primary key on a partitioned table must
-contain the partition key, so idempotency is (event_id, device_time_ts): a retried event is
-the same immutable record, carrying the same device time. A DEFAULT partition catches any
-row outside the prepared months, so an accepted event is never refused for want of one.
+contain the partition key, so the raw table's key is (event_id, device_time_ts); idempotency
+by event_id ALONE (a resend with another device time is still the same event, and an id
+belongs to one device) is kept by `proof_of_play_event_keys`, a plain table keyed by event_id
+that every insert goes through first. A DEFAULT partition catches any row outside the
+prepared months, so an accepted event is never refused for want of one.
+
+What a device could have played (`core.proof_of_play.grants`): every (playlist, content,
+version, campaign, schedule) of every plan stored for it, as sets of items shared by the
+devices that got the same plan (`proof_of_play_grant_items`) and each device's history of
+sets (`proof_of_play_device_grants`).
 """
 
 from __future__ import annotations
@@ -78,4 +85,47 @@ proof_of_play_aggregate_daily = sa.Table(
     # The blueprint's POP aggregate index: campaign reports over a date range.
     sa.Index("ix_pop_aggregate_campaign_day", "campaign_id", "day"),
     sa.Index("ix_pop_aggregate_store_day", "store_id", "day"),
+)
+
+# Idempotency by event_id alone, and who owns each id. Pruned with the raw rows' retention
+# (core.proof_of_play.partitions), by device time: a BRIN index suits rows that arrive
+# roughly in time order and costs next to nothing per insert. No foreign key: the device
+# comes from its token, and a per-row check would cost every event an extra lookup.
+proof_of_play_event_keys = sa.Table(
+    "proof_of_play_event_keys",
+    metadata,
+    sa.Column("event_id", UUID(as_uuid=True), primary_key=True),
+    sa.Column("device_id", UUID(as_uuid=True), nullable=False),
+    sa.Column("device_time_ts", sa.DateTime(timezone=True), nullable=False),
+    sa.Index(None, "device_time_ts", postgresql_using="brin"),
+)
+
+# The items of one plan, keyed by a hash of the set (plans that differ only in their dates
+# or order share a set). The nil uuid stands for "no campaign" / "no schedule" (fallback).
+proof_of_play_grant_items = sa.Table(
+    "proof_of_play_grant_items",
+    metadata,
+    sa.Column("set_hash", sa.Text, primary_key=True),
+    sa.Column("playlist_id", UUID(as_uuid=True), primary_key=True),
+    sa.Column("content_id", UUID(as_uuid=True), primary_key=True),
+    sa.Column("content_version", sa.Integer, primary_key=True),
+    sa.Column("campaign_id", UUID(as_uuid=True), primary_key=True),
+    sa.Column("schedule_id", UUID(as_uuid=True), primary_key=True),
+)
+
+# Which sets each device was given, and when a newer plan replaced each (NULL: current).
+proof_of_play_device_grants = sa.Table(
+    "proof_of_play_device_grants",
+    metadata,
+    sa.Column(
+        "device_id",
+        UUID(as_uuid=True),
+        sa.ForeignKey("devices.id", ondelete="CASCADE"),
+        primary_key=True,
+    ),
+    sa.Column("set_hash", sa.Text, primary_key=True),
+    sa.Column("granted_at", sa.DateTime(timezone=True), nullable=False),
+    sa.Column("superseded_at", sa.DateTime(timezone=True)),
+    sa.Index(None, "set_hash"),
+    sa.Index(None, "superseded_at"),
 )

@@ -1,0 +1,20 @@
+"""What an HTTP app does when uvicorn's factory call makes it the process's app.
+
+`signage api`/`edge` exec `uvicorn --factory <app>:create_app`; uvicorn sets up its own
+logging first, then calls the factory with no arguments. That call is the one place that
+knows this process is a server of ours, so it reads the settings and sets up logging there:
+uvicorn's loggers are taken over, and rendering happens off the event loop
+(`core.logging`). Tests build apps with explicit settings or services and keep their own
+logging.
+"""
+
+from __future__ import annotations
+
+from core.config import Settings, get_settings
+from core.logging import configure_logging
+
+
+def process_settings() -> Settings:
+    settings = get_settings()
+    configure_logging(settings.log_level, json=settings.log_json, off_thread=True)
+    return settings
