@@ -76,7 +76,20 @@ def _day(request: Request, name: str) -> date | None:
     return day
 
 
+# A misspelt filter (`campaignId=` for `campaign_id=`) would otherwise be ignored and the
+# export would silently cover every campaign: unknown parameters are refused instead.
+PARAMETERS = frozenset({"campaign_id", "store_id", "content_id", "from", "to", "group_by"})
+
+
 def parse_query(request: Request) -> tuple[ReportFilter, tuple[GroupBy, ...]]:
+    if not PARAMETERS.issuperset(request.query_params):
+        # The offending name is not echoed: it is the client's bytes, NUL included.
+        message = f"unknown query parameter; the parameters are {', '.join(sorted(PARAMETERS))}"
+        raise ValidationFailed(
+            message,
+            field="query",
+            errors=[{"field": "query", "code": "unknown_parameter", "message": message}],
+        )
     filters = ReportFilter(
         campaign_ids=_ids(request, "campaign_id"),
         start=_day(request, "from"),
