@@ -55,7 +55,8 @@ def process_argv(kind: str, settings: Settings, extra: Sequence[str] = ()) -> li
         argv += ["--timeout-keep-alive", str(settings.http_keep_alive_timeout_s)]
         argv += ["--limit-concurrency", str(settings.http_max_concurrency)]
     elif kind == "worker":
-        argv = [python, "-m", "dramatiq", "workers.actors"]
+        # Dramatiq's command line behind our logging set-up (workers.dramatiq_main).
+        argv = [python, "-m", "workers.dramatiq_main", "workers.actors"]
     elif kind == "scheduler":
         argv = [python, "-m", "workers.scheduler"]
     else:

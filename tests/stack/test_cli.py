@@ -266,7 +266,7 @@ def test_process_command_lines() -> None:
     assert "--lifespan on" in api
     edge = " ".join(process_argv("edge", settings))
     assert "device_edge.app:create_app --host 127.0.0.1 --port 8001" in edge
-    assert process_argv("worker", settings)[1:] == ["-m", "dramatiq", "workers.actors"]
+    assert process_argv("worker", settings)[1:] == ["-m", "workers.dramatiq_main", "workers.actors"]
     assert process_argv("scheduler", settings)[1:] == ["-m", "workers.scheduler"]
 
 

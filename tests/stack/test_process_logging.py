@@ -8,6 +8,10 @@ with the deepest traceback the servers log; Redis is real.
 from __future__ import annotations
 
 import json
+import signal
+import subprocess
+import sys
+import time
 from pathlib import Path
 from typing import Any
 
@@ -92,3 +96,39 @@ def test_signage_api_honours_log_level_and_log_json(
     [failure] = [line for line in lines if line["event"] == "graphql resolver failed"]
     assert failure["path"] == "login" and "Traceback" in failure["exception"]
     assert leaked(stderr) == []
+
+
+def test_signage_worker_parent_and_workers_write_json_lines(
+    service_urls: ServiceURLs, tmp_path: Path
+) -> None:
+    """Dramatiq's parent process used to log its lifecycle in its own text format."""
+    env = server_env(service_urls.redis, tmp_path / "data", LOG_JSON="true", LOG_LEVEL="INFO")
+    stderr_path = tmp_path / "worker.stderr"
+    with stderr_path.open("wb") as stderr:
+        process = subprocess.Popen(
+            [sys.executable, "-m", "core.cli", "worker", "--processes", "1", "--threads", "1"],
+            env=env,
+            cwd=tmp_path,
+            stdout=subprocess.DEVNULL,
+            stderr=stderr,
+        )
+    try:
+        deadline = time.monotonic() + 90
+        while "ready for action" not in stderr_path.read_text():
+            assert process.poll() is None, stderr_path.read_text()
+            assert time.monotonic() < deadline, stderr_path.read_text()
+            time.sleep(0.1)
+    finally:
+        process.send_signal(signal.SIGTERM)
+        try:
+            process.wait(timeout=60)
+        except subprocess.TimeoutExpired:
+            process.kill()
+            process.wait()
+
+    lines = parsed(stderr_path.read_text())
+    events = [str(line["event"]) for line in lines]
+    assert any("booting up" in event for event in events), events  # the parent
+    assert any("ready for action" in event for event in events), events  # a worker process
+    assert any("Sending signal" in event for event in events), events  # the parent, at exit
+    assert leaked(stderr_path.read_text()) == []
