@@ -1,6 +1,7 @@
 """Proof-of-play ingest benchmark: HTTP end to end vs PostgreSQL's own idempotent insert.
 
     .venv/bin/python bench/pop_ingest.py [--events 100000] [--batch 1000] [--concurrency 4]
+        [--rounds 3] [--keep]   (--keep: leave the database for EXPLAIN; its URL is printed)
 
 On a fresh database (created and dropped here; the server from DATABASE_URL or
 localhost:5432, Redis from REDIS_URL or localhost:6379), the same generated rows go in each
@@ -391,6 +392,11 @@ async def main() -> None:
     parser.add_argument(
         "--rounds", type=int, default=3, help="alternate the methods this many times (median)"
     )
+    parser.add_argument(
+        "--keep",
+        action="store_true",
+        help="keep the database (and its last HTTP run's rows) for EXPLAIN; printed at the end",
+    )
     args = parser.parse_args()
 
     server = os.environ.get("DATABASE_URL", "postgresql://postgres@127.0.0.1:5432/postgres")
@@ -512,7 +518,10 @@ async def main() -> None:
         if edge is not None:
             edge.send_signal(signal.SIGINT)  # lets a profiled edge write its profile
             edge.wait(timeout=20)
-        await admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+        if args.keep:
+            print(f"kept database: {url}")
+        else:
+            await admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
         await admin.close()
         await drop_redis_keys(redis_url, f"bench:{name}:")
 
