@@ -21,10 +21,14 @@ import sys
 import time
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
+from pathlib import Path
 
 from core.config import Settings
 
 _PR_SET_PDEATHSIG = 1
+
+# uvicorn's --log-config: hands every uvicorn process to http_common.process's logging hook.
+UVICORN_LOG_CONFIG = Path(__file__).resolve().parents[2] / "http_common" / "uvicorn_logging.json"
 
 APP_FACTORIES = {
     "api": "graphql_api.app:create_app",
@@ -48,6 +52,8 @@ def process_argv(kind: str, settings: Settings, extra: Sequence[str] = ()) -> li
         # X-Forwarded-For is the apps' business (TRUSTED_PROXIES, http_common.forwarded):
         # uvicorn's own handling would trust 127.0.0.1 before the app, whatever the setting.
         argv += ["--no-proxy-headers"]
+        # Our logging in every uvicorn process, a `--workers` supervisor included.
+        argv += ["--log-config", str(UVICORN_LOG_CONFIG)]
         # Request limits (HTTP_* settings): uvicorn bounds keep-alive and concurrency (503);
         # the protocol bounds the head (431) and how long a request may take to arrive (408).
         argv += ["--http", "http_common.server:LimitedHttpToolsProtocol"]

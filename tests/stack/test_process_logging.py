@@ -132,3 +132,20 @@ def test_signage_worker_parent_and_workers_write_json_lines(
     assert any("ready for action" in event for event in events), events  # a worker process
     assert any("Sending signal" in event for event in events), events  # the parent, at exit
     assert leaked(stderr_path.read_text()) == []
+
+
+def test_signage_api_with_workers_writes_json_lines_from_the_supervisor_too(
+    service_urls: ServiceURLs, tmp_path: Path
+) -> None:
+    """uvicorn's `--workers` supervisor never runs the app factory: it is set up through
+    uvicorn's --log-config (http_common/uvicorn_logging.json)."""
+    env = server_env(service_urls.redis, tmp_path / "data", LOG_JSON="true", LOG_LEVEL="INFO")
+    with signage_server("api", env, tmp_path, "--", "--workers", "2") as api:
+        with httpx.Client(base_url=api.base_url, timeout=30) as client:
+            assert client.get("/healthz").status_code == 200
+        stderr = api.stop()
+
+    events = [str(line["event"]) for line in parsed(stderr)]
+    assert any(event.startswith("Started parent process") for event in events), events
+    assert sum(event.startswith("Started server process") for event in events) == 2, events
+    assert leaked(stderr) == []
