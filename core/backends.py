@@ -13,6 +13,10 @@ import asyncpg  # type: ignore[import-untyped]  # no stubs
 import redis.exceptions
 from sqlalchemy import exc as sa_exc
 
+# How long callers are told to wait before retrying (the edge's Retry-After, GraphQL's
+# retryAfterSeconds): a restart or failover is usually over within seconds.
+RETRY_AFTER_S = 5
+
 BACKEND_UNAVAILABLE: tuple[type[BaseException], ...] = (
     sa_exc.TimeoutError,  # connection pool exhausted
     sa_exc.DisconnectionError,
@@ -23,7 +27,9 @@ BACKEND_UNAVAILABLE: tuple[type[BaseException], ...] = (
     # Raised by asyncpg itself where the hot path uses the driver directly (heartbeats):
     asyncpg.PostgresConnectionError,  # SQLSTATE class 08, and a connection already closed
     asyncpg.InsufficientResourcesError,  # class 53: too many connections, disk full
-    asyncpg.OperatorInterventionError,  # class 57: shutdown, cannot connect now, canceled
+    # class 57: shutdown, "the database system is starting up", and statement_timeout
+    # (QueryCanceledError, 57014): a server too slow to answer is as good as away.
+    asyncpg.OperatorInterventionError,
 )
 
 

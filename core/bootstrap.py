@@ -6,6 +6,8 @@ closes it at shutdown; tests build their own against throwaway databases.
 
 from __future__ import annotations
 
+import asyncio
+from collections.abc import Awaitable
 from dataclasses import dataclass, field
 
 import redis.asyncio as aioredis
@@ -14,7 +16,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 
 from core.clock import Clock, SystemClock
 from core.config import Settings
-from core.db.engine import create_engine
+from core.db.engine import DbTimeouts, create_engine
 from core.db.uow import UnitOfWork
 from core.redis_client import Keys, create_redis
 from core.storage import ObjectStorage
@@ -43,6 +45,14 @@ class Services:
         await self.engine.dispose()
 
 
+def db_timeouts(settings: Settings) -> DbTimeouts:
+    return DbTimeouts(
+        statement_ms=settings.db_statement_timeout_ms,
+        connect_s=settings.db_connect_timeout_s,
+        pool_s=settings.db_pool_timeout_s,
+    )
+
+
 def build_services(settings: Settings, *, clock: Clock | None = None) -> Services:
     if not settings.database_url:
         raise MissingServiceURL("DATABASE_URL is not set (`signage up` provides embedded ones)")
@@ -50,33 +60,55 @@ def build_services(settings: Settings, *, clock: Clock | None = None) -> Service
         raise MissingServiceURL("REDIS_URL is not set (`signage up` provides embedded ones)")
     return Services(
         settings=settings,
-        engine=create_engine(settings.database_url),
-        redis=create_redis(settings.redis_url),
+        engine=create_engine(settings.database_url, timeouts=db_timeouts(settings)),
+        redis=create_redis(settings.redis_url, timeout_s=settings.redis_timeout_s),
         keys=Keys(settings.redis_key_prefix),
         storage=create_storage(settings),
         clock=clock or SystemClock(),
     )
 
 
-async def readiness(services: Services) -> dict[str, str]:
-    """Check PostgreSQL, Redis and the migration head; each value is "ok" or why not."""
+# Each readiness check gets this long, and they run side by side, so /readyz answers within a
+# second even when a backend is frozen: a probe that hangs is worse than one that says no.
+READINESS_CHECK_TIMEOUT_S = 0.8
+
+
+async def _bounded(name: str, check: Awaitable[dict[str, str]]) -> dict[str, str]:
+    try:
+        async with asyncio.timeout(READINESS_CHECK_TIMEOUT_S):
+            return await check
+    except TimeoutError:
+        return {name: f"unreachable: no answer within {READINESS_CHECK_TIMEOUT_S}s"}
+    except Exception as exc:
+        return {name: f"unreachable: {type(exc).__name__}"}
+
+
+async def _check_postgres(services: Services) -> dict[str, str]:
     from core.db.migrations import head_revision
 
-    result: dict[str, str] = {}
-    try:
-        async with services.engine.connect() as conn:
-            current = (
-                await conn.execute(text("SELECT version_num FROM alembic_version"))
-            ).scalar_one_or_none()
-        head = head_revision()
-        result["postgres"] = "ok"
-        result["migrations"] = "ok" if current == head else f"at {current}, head is {head}"
-    except Exception as exc:
-        result["postgres"] = f"unreachable: {type(exc).__name__}"
-        result["migrations"] = "unknown"
-    try:
-        await services.redis.ping()
-        result["redis"] = "ok"
-    except Exception as exc:
-        result["redis"] = f"unreachable: {type(exc).__name__}"
+    async with services.engine.connect() as conn:
+        current = (
+            await conn.execute(text("SELECT version_num FROM alembic_version"))
+        ).scalar_one_or_none()
+    head = head_revision()
+    return {
+        "postgres": "ok",
+        "migrations": "ok" if current == head else f"at {current}, head is {head}",
+    }
+
+
+async def _check_redis(services: Services) -> dict[str, str]:
+    await services.redis.ping()
+    return {"redis": "ok"}
+
+
+async def readiness(services: Services) -> dict[str, str]:
+    """Check PostgreSQL, Redis and the migration head; each value is "ok" or why not.
+    Bounded: answers within about READINESS_CHECK_TIMEOUT_S whatever the backends do."""
+    postgres, redis = await asyncio.gather(
+        _bounded("postgres", _check_postgres(services)),
+        _bounded("redis", _check_redis(services)),
+    )
+    result = {"postgres": postgres["postgres"], "migrations": postgres.get("migrations", "unknown")}
+    result.update(redis)
     return result

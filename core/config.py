@@ -63,6 +63,15 @@ class Settings(BaseSettings):
     database_url: str | None = Field(default=None, alias="DATABASE_URL", repr=False)
     redis_url: str | None = Field(default=None, alias="REDIS_URL", repr=False)
     redis_key_prefix: str = Field(default="signage:", alias="REDIS_KEY_PREFIX")
+    # Bounded waits on the backends (core.db.engine.DbTimeouts, core.redis_client): a frozen
+    # or unreachable server costs a request this long, then a 503 + Retry-After. The statement
+    # bound does not apply to migrations and `signage pop-rebuild`.
+    db_statement_timeout_ms: int = Field(
+        default=15_000, alias="DB_STATEMENT_TIMEOUT_MS", ge=100, le=3_600_000
+    )
+    db_connect_timeout_s: float = Field(default=5.0, alias="DB_CONNECT_TIMEOUT_S", gt=0, le=300)
+    db_pool_timeout_s: float = Field(default=5.0, alias="DB_POOL_TIMEOUT_S", gt=0, le=300)
+    redis_timeout_s: float = Field(default=5.0, alias="REDIS_TIMEOUT_S", gt=0, le=300)
     data_dir: Path = Field(default=Path(".data"), alias="SIGNAGE_DATA_DIR")
 
     api_host: str = Field(default="127.0.0.1", alias="API_HOST")
@@ -136,6 +145,11 @@ class Settings(BaseSettings):
     http_max_concurrency: int = Field(default=2000, alias="HTTP_MAX_CONCURRENCY", gt=0)
     # Strict-Transport-Security max-age, sent by an app only when its public URL is https.
     hsts_max_age_s: int = Field(default=31_536_000, alias="HSTS_MAX_AGE_S", ge=0)
+    # The scheduler (workers.scheduler): its tick, the cap of its backoff while Redis is out of
+    # reach, and how long a dead leader keeps the leader lock (well above the tick).
+    scheduler_tick_s: float = Field(default=1.0, alias="SCHEDULER_TICK_S", gt=0, le=60)
+    scheduler_retry_max_s: float = Field(default=30.0, alias="SCHEDULER_RETRY_MAX_S", gt=0)
+    scheduler_leader_ttl_s: float = Field(default=15.0, alias="SCHEDULER_LEADER_TTL_S", gt=0)
 
     log_level: str = Field(default="INFO", alias="LOG_LEVEL")
     log_json: bool = Field(default=False, alias="LOG_JSON")

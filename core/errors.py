@@ -5,6 +5,8 @@ from __future__ import annotations
 
 from typing import Any
 
+from core.backends import RETRY_AFTER_S
+
 
 class DomainError(Exception):
     code: str = "domain_error"
@@ -55,6 +57,23 @@ class RateLimited(DomainError):
     status_hint = 429
 
     def __init__(self, message: str, *, retry_after_s: int) -> None:
+        super().__init__(message, details={"retry_after_s": retry_after_s})
+        self.retry_after_s = retry_after_s
+
+
+class BackendUnavailable(DomainError):
+    """PostgreSQL or Redis is out of reach (`core.backends.backend_unavailable`): nobody's
+    fault, retry after `retry_after_s`. Edges also map the raw driver errors themselves."""
+
+    code = "unavailable"
+    status_hint = 503
+
+    def __init__(
+        self,
+        message: str = "a backend is briefly unavailable; retry later",
+        *,
+        retry_after_s: int = RETRY_AFTER_S,
+    ) -> None:
         super().__init__(message, details={"retry_after_s": retry_after_s})
         self.retry_after_s = retry_after_s
 

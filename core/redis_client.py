@@ -12,11 +12,20 @@ from dataclasses import dataclass
 import redis.asyncio as aioredis
 
 
-def create_redis(url: str, *, max_connections: int = 200) -> aioredis.Redis:
+def create_redis(url: str, *, max_connections: int = 200, timeout_s: float = 5.0) -> aioredis.Redis:
     """A blocking pool: under a burst, callers wait briefly for a connection instead of
-    failing with MaxConnectionsError once too many commands are in flight."""
+    failing with MaxConnectionsError once too many commands are in flight.
+
+    Every wait is bounded by `timeout_s` (REDIS_TIMEOUT_S): connecting, and each reply, so a
+    frozen Redis becomes a TimeoutError (a 503 on the edge) instead of a hang. Blocking
+    pub/sub reads are exempt (redis-py reads them without the socket timeout)."""
     pool = aioredis.BlockingConnectionPool.from_url(
-        url, max_connections=max_connections, timeout=5, health_check_interval=30
+        url,
+        max_connections=max_connections,
+        timeout=timeout_s,
+        health_check_interval=30,
+        socket_timeout=timeout_s,
+        socket_connect_timeout=timeout_s,
     )
     return aioredis.Redis.from_pool(pool)  # owns the pool: aclose() disconnects it
 

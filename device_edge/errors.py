@@ -23,6 +23,7 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 # "A backend is out of reach right now", not "this request is wrong": one rule for the whole
 # system (the heartbeat writer uses it too, to decide which failed batches to retry).
+from core.backends import RETRY_AFTER_S as _RETRY_AFTER_S
 from core.backends import backend_unavailable as _backend_unavailable
 from core.errors import DomainError, RateLimited, Unauthenticated
 from device_edge.responses import ORJSONResponse
@@ -45,7 +46,7 @@ HTTP_CODES: dict[int, str] = {
 }
 
 
-RETRY_AFTER_S = 5
+RETRY_AFTER_S = _RETRY_AFTER_S
 
 
 def error_response(

@@ -3,6 +3,7 @@ routes, and the local-storage upload routes used in embedded mode."""
 
 from __future__ import annotations
 
+import structlog
 from cross_web import HTTPException
 from starlette.applications import Starlette
 from starlette.middleware import Middleware
@@ -14,13 +15,14 @@ from starlette.types import Receive, Scope, Send
 from starlette.websockets import WebSocket
 from strawberry.subscriptions import GRAPHQL_TRANSPORT_WS_PROTOCOL
 
+from core.backends import RETRY_AFTER_S, backend_unavailable
 from core.bootstrap import Services
 from core.clock import SystemClock
 from core.config import Settings, StorageBackend
 from core.storage.local import LocalStorage
 from graphql_api.context import Context, build_context
 from graphql_api.limits import BodyLimit
-from graphql_api.refusals import request_error
+from graphql_api.refusals import request_error, unavailable_error
 from graphql_api.reports import csv_export
 from graphql_api.schema import build_schema
 from graphql_api.websocket import ConnectionCaps, ConsoleWebSocketGraphQL
@@ -33,6 +35,7 @@ from http_common.storage_routes import upload_routes
 from workers.planning import install_plan_trigger
 
 MAX_SUBSCRIPTIONS_PER_CONNECTION = 20
+log = structlog.get_logger(__name__)
 
 
 # GraphiQL (dev only) is the one page either app serves: it loads React and GraphiQL from
@@ -62,6 +65,13 @@ class ConsoleGraphQL(ConsoleWebSocketGraphQL):
             # Only a request nested beyond the interpreter's limit gets here (JSON body,
             # variables or selection sets): the client's input, not a server fault.
             response = request_error(400, "the request is nested too deeply")
+        except Exception as exc:
+            # Operations turn this into UNAVAILABLE errors themselves (graphql_api.errors);
+            # this catches it where no operation runs yet, e.g. checking the bearer token.
+            if not backend_unavailable(exc):
+                raise
+            log.warning("backend unavailable", error=type(exc).__name__)
+            response = unavailable_error(RETRY_AFTER_S)
         await response(scope, receive, send)
 
     async def render_graphql_ide(self, request: Request) -> Response:

@@ -6,6 +6,9 @@ Strawberry's default (`Schema.process_errors`) logs every error with its traceba
 - parse and validation errors, and expected domain errors (`core.errors.DomainError`:
   unauthenticated, forbidden, rate limited, not found, invalid input) give one info line with
   their code and path;
+- a backend out of reach (`core.backends`; the client gets UNAVAILABLE): one error line
+  "backend unavailable" with the traceback, as on the device edge, whether the error ended
+  up at the top level or as a field's UnavailableError;
 - anything else is a bug: one error line with the traceback (plain, without locals, redacted;
   see `core.logging`).
 Errors are logged before `MaskUnexpectedErrors` rewrites them, so the log keeps the cause.
@@ -18,6 +21,7 @@ import structlog
 from graphql import GraphQLError
 from strawberry.types import ExecutionContext
 
+from core.backends import backend_unavailable
 from core.errors import DomainError
 
 log = structlog.get_logger(__name__)
@@ -36,8 +40,14 @@ def log_graphql_error(error: GraphQLError, operation: str | None) -> None:
             path=path,
             operation=operation,
         )
+    elif backend_unavailable(original):
+        log_backend_unavailable(original, path, operation)
     else:
         log.error("graphql resolver failed", path=path, operation=operation, exc_info=original)
+
+
+def log_backend_unavailable(exc: BaseException, path: str | None, operation: str | None) -> None:
+    log.error("backend unavailable", path=path, operation=operation, exc_info=exc)
 
 
 class LoggedSchema(strawberry.Schema):

@@ -40,7 +40,9 @@ from strawberry.types.field import StrawberryField
 from strawberry.types.info import Info
 
 from core import inputs as core_inputs
+from core.backends import RETRY_AFTER_S, backend_unavailable
 from core.errors import (
+    BackendUnavailable,
     Conflict,
     DomainError,
     IntegrityMismatch,
@@ -51,6 +53,7 @@ from core.errors import (
     Unauthenticated,
     ValidationFailed,
 )
+from graphql_api.error_log import log_backend_unavailable
 
 
 @strawberry.enum(description="Machine-readable reason of an error; stable across releases.")
@@ -88,6 +91,8 @@ class ErrorCode(Enum):
     INVALID_CREDENTIALS = "INVALID_CREDENTIALS"
     FORBIDDEN = "FORBIDDEN"
     RATE_LIMITED = "RATE_LIMITED"
+    # PostgreSQL or Redis briefly out of reach: retry after retryAfterSeconds
+    UNAVAILABLE = "UNAVAILABLE"
     # uploads
     PAYLOAD_TOO_LARGE = "PAYLOAD_TOO_LARGE"
     INTEGRITY_MISMATCH = "INTEGRITY_MISMATCH"
@@ -160,6 +165,14 @@ class AuthenticationError(Error):
 
 @strawberry.type
 class RateLimitedError(Error):
+    retry_after_seconds: int
+
+
+@strawberry.type(
+    description="A backend (database, cache) is briefly out of reach; nothing was done. "
+    "Retry after `retryAfterSeconds`."
+)
+class UnavailableError(Error):
     retry_after_seconds: int
 
 
@@ -242,6 +255,13 @@ def to_error_result(exc: DomainError) -> Error:
             field=camel_path(exc.field),
             retry_after_seconds=exc.retry_after_s,
         )
+    if isinstance(exc, BackendUnavailable):
+        return UnavailableError(
+            message=exc.message,
+            code=ErrorCode.UNAVAILABLE,
+            field=camel_path(exc.field),
+            retry_after_seconds=exc.retry_after_s,
+        )
     if isinstance(exc, PayloadTooLarge):
         return PayloadTooLargeError(
             message=exc.message, code=ErrorCode.PAYLOAD_TOO_LARGE, field=camel_path(exc.field)
@@ -273,6 +293,33 @@ class DomainErrorHandler:
         return to_error_result(exception)
 
 
+def as_domain_error(exc: BaseException) -> DomainError | None:
+    """The domain error `exc` stands for: itself, or BackendUnavailable for a driver error
+    that means a backend is out of reach (`core.backends`). None for a bug."""
+    if isinstance(exc, DomainError):
+        return exc
+    if backend_unavailable(exc):
+        return BackendUnavailable(retry_after_s=RETRY_AFTER_S)
+    return None
+
+
+class BackendUnavailableHandler:
+    """Turns "backend out of reach" (a raw driver error, or BackendUnavailable) into the
+    field's UnavailableError, where that type is in its union; declines anything else."""
+
+    exception_type = Exception
+    error_type = UnavailableError
+
+    def handle(self, exception: Exception, *, field: StrawberryField, info: Info) -> Error | None:
+        unavailable = as_domain_error(exception)
+        if not isinstance(unavailable, BackendUnavailable):
+            return None
+        # A result, not an error: Schema.process_errors never sees it, so log it here.
+        operation = info.operation.name.value if info.operation.name else None
+        log_backend_unavailable(exception, ".".join(map(str, info.path.as_list())), operation)
+        return to_error_result(unavailable)
+
+
 # Passed to strawberry.Schema(exception_handlers=...): used only where the error type is a
 # member of the field's return union, so queries still get top-level errors.
 EXCEPTION_HANDLERS: tuple[DomainErrorHandler, ...] = (
@@ -284,6 +331,7 @@ EXCEPTION_HANDLERS: tuple[DomainErrorHandler, ...] = (
     DomainErrorHandler(RateLimited, RateLimitedError),
     DomainErrorHandler(PayloadTooLarge, PayloadTooLargeError),
     DomainErrorHandler(IntegrityMismatch, IntegrityError),
+    BackendUnavailableHandler(),  # last: it matches any exception, and declines most
 )
 
 # Every error result type, registered with the schema so clients can always spread on them.
@@ -296,6 +344,7 @@ ERROR_TYPES: tuple[type, ...] = (
     RateLimitedError,
     PayloadTooLargeError,
     IntegrityError,
+    UnavailableError,
 )
 
 
@@ -309,6 +358,8 @@ def top_level_code(exc: DomainError) -> ErrorCode:
         return ErrorCode.from_domain(first, ErrorCode.VALIDATION_ERROR)
     if isinstance(exc, Unauthenticated):
         return ErrorCode.from_domain(exc.code, ErrorCode.UNAUTHENTICATED)
+    if isinstance(exc, BackendUnavailable):
+        return ErrorCode.UNAVAILABLE
     return ErrorCode.from_domain(exc.code)
 
 
@@ -321,7 +372,9 @@ def is_unexpected(error: GraphQLError) -> bool:
     original = error.original_error
     if original is None:
         return False
-    return not isinstance(original, DomainError | GraphQLError)
+    return not isinstance(original, DomainError | GraphQLError) and not backend_unavailable(
+        original
+    )
 
 
 class DomainErrorCodes(SchemaExtension):
@@ -335,6 +388,11 @@ class DomainErrorCodes(SchemaExtension):
         for error in errors:
             extensions = error.extensions if error.extensions is not None else {}
             original = error.original_error
+            if original is not None and not isinstance(original, DomainError | GraphQLError):
+                unavailable = as_domain_error(original)
+                if unavailable is not None:  # the driver's message names hosts: not shown
+                    error.message = unavailable.message
+                    original = unavailable
             if isinstance(original, DomainError):
                 extensions.setdefault("code", top_level_code(original).value)
                 if original.field:
@@ -351,7 +409,7 @@ class DomainErrorCodes(SchemaExtension):
                             for item in _field_errors(original)
                         ],
                     )
-                if isinstance(original, RateLimited):
+                if isinstance(original, RateLimited | BackendUnavailable):
                     extensions.setdefault("retryAfterSeconds", original.retry_after_s)
             elif original is None or isinstance(original, GraphQLError):
                 extensions.setdefault("code", ErrorCode.VALIDATION_ERROR.value)

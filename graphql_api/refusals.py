@@ -26,6 +26,25 @@ def request_error_body(message: str, code: str) -> bytes:
     return json.dumps({"errors": [{"message": message, "extensions": {"code": code}}]}).encode()
 
 
+def unavailable_error(retry_after_s: int) -> Response:
+    """A backend was out of reach before any operation could run (e.g. while checking the
+    bearer token): 503 + Retry-After, with the code and delay an operation's error carries."""
+    body = {
+        "errors": [
+            {
+                "message": "a backend is briefly unavailable; retry later",
+                "extensions": {"code": "UNAVAILABLE", "retryAfterSeconds": retry_after_s},
+            }
+        ]
+    }
+    return Response(
+        json.dumps(body).encode(),
+        status_code=503,
+        media_type="application/json",
+        headers={"Retry-After": str(retry_after_s)},
+    )
+
+
 def request_error(status: int, message: str, code: str | None = None) -> Response:
     body = request_error_body(message, code or STATUS_CODES.get(status, "BAD_REQUEST"))
     return Response(body, status_code=status, media_type="application/json")

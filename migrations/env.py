@@ -8,7 +8,7 @@ from alembic import context
 from sqlalchemy.engine import Connection
 
 import core.db.tables  # noqa: F401 - registers every table on the metadata
-from core.db.engine import create_engine
+from core.db.engine import DbTimeouts, create_engine
 from core.db.metadata import metadata
 from core.db.migrations import include_name
 
@@ -33,7 +33,10 @@ async def _run_online() -> None:
         url = get_settings().database_url
     if not url:
         raise RuntimeError("no database URL: set DATABASE_URL or run `signage up`")
-    engine = create_engine(url, pool_size=1, max_overflow=0)
+    # A migration may rewrite a large table: no statement timeout (DB_STATEMENT_TIMEOUT_MS).
+    engine = create_engine(
+        url, pool_size=1, max_overflow=0, timeouts=DbTimeouts.unbounded_statements()
+    )
     try:
         async with engine.connect() as connection:
             await connection.run_sync(_configure)

@@ -16,7 +16,7 @@ from typing import Any, TextIO
 
 from core.clock import Clock, SystemClock
 from core.config import Settings
-from core.db.engine import create_engine
+from core.db.engine import DbTimeouts, create_engine
 from core.errors import ValidationFailed
 from core.proof_of_play.aggregates import (
     AggregateDifference,
@@ -66,7 +66,10 @@ async def execute(
     clock: Clock,
     out: TextIO,
 ) -> int:
-    engine = create_engine(database_url, pool_size=1, max_overflow=0)
+    # Rebuilding months of aggregates may take minutes: no DB_STATEMENT_TIMEOUT_MS here.
+    engine = create_engine(
+        database_url, pool_size=1, max_overflow=0, timeouts=DbTimeouts.unbounded_statements()
+    )
     try:
         async with engine.connect() as conn:
             if verify_only:

@@ -17,6 +17,7 @@ from graphql_api.errors import (
     NotFoundError,
     PermissionDeniedError,
     RateLimitedError,
+    UnavailableError,
     ValidationError,
 )
 from graphql_api.identity.types import (
@@ -34,7 +35,7 @@ from graphql_api.relay import Connection, Ordering, PageArgs, SortKey, paginate
 # ValidationError: every mutation's union has one, for arguments refused by core.inputs
 # (graphql_api/input_rule.py), e.g. a NUL character in an email or a token.
 LoginResult = Annotated[
-    AuthPayload | AuthenticationError | RateLimitedError | ValidationError,
+    AuthPayload | AuthenticationError | RateLimitedError | UnavailableError | ValidationError,
     strawberry.union("LoginResult"),
 ]
 RefreshTokenResult = Annotated[
