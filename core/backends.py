@@ -13,9 +13,9 @@ import asyncpg  # type: ignore[import-untyped]  # no stubs
 import redis.exceptions
 from sqlalchemy import exc as sa_exc
 
-# How long callers are told to wait before retrying (the edge's Retry-After, GraphQL's
-# retryAfterSeconds): a restart or failover is usually over within seconds.
-RETRY_AFTER_S = 5
+from core.errors import RETRY_AFTER_S
+
+__all__ = ["BACKEND_UNAVAILABLE", "RETRY_AFTER_S", "backend_unavailable"]
 
 BACKEND_UNAVAILABLE: tuple[type[BaseException], ...] = (
     sa_exc.TimeoutError,  # connection pool exhausted

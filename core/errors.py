@@ -5,7 +5,9 @@ from __future__ import annotations
 
 from typing import Any
 
-from core.backends import RETRY_AFTER_S
+# How long callers are told to wait before retrying a backend outage (the edge's Retry-After,
+# GraphQL's retryAfterSeconds): a restart or failover is usually over within seconds.
+RETRY_AFTER_S = 5
 
 
 class DomainError(Exception):
