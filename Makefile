@@ -8,9 +8,10 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed-stamp
 PYTEST_ARGS ?=
 BENCH_ARGS ?=
+FAULTS_ARGS ?=
 
 .DEFAULT_GOAL := help
-.PHONY: help venv run test lint fmt schema schema-check bench clean-venv
+.PHONY: help venv run test lint fmt schema schema-check bench faults clean-venv
 
 help:
 	@echo "make run           start the whole stack (embedded PostgreSQL/Redis unless DATABASE_URL/REDIS_URL are set)"
@@ -20,6 +21,7 @@ help:
 	@echo "make schema        regenerate schema.graphql from the code"
 	@echo "make schema-check  fail if schema.graphql differs from the code"
 	@echo "make bench         run the benchmarks (BENCH_ARGS are passed on)"
+	@echo "make faults        the fault-injection suite, ~12 min (FAULTS_ARGS='--short' for a quick one)"
 
 venv: $(STAMP)
 
@@ -61,6 +63,11 @@ schema-check: venv
 
 bench: venv
 	$(BIN)/python bench/run_all.py $(BENCH_ARGS)
+
+# Kills, freezes and wipes private PostgreSQL/Redis servers and the app processes under a
+# simulated fleet; writes the table into docs/reliability.md (see that file).
+faults: venv
+	$(BIN)/python -m faults $(FAULTS_ARGS)
 
 clean-venv:
 	rm -rf $(VENV)

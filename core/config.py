@@ -150,6 +150,23 @@ class Settings(BaseSettings):
     scheduler_tick_s: float = Field(default=1.0, alias="SCHEDULER_TICK_S", gt=0, le=60)
     scheduler_retry_max_s: float = Field(default=30.0, alias="SCHEDULER_RETRY_MAX_S", gt=0)
     scheduler_leader_ttl_s: float = Field(default=15.0, alias="SCHEDULER_LEADER_TTL_S", gt=0)
+    # Plan propagation (core.plans.outbox, core.plans.reconcile; docs/plans.md). A change not
+    # done this long after its last hand-off is handed to the workers again (the relay runs
+    # every PLAN_OUTBOX_RELAY_EVERY_S); every PLAN_RECONCILE_EVERY_S, PLAN_RECONCILE_DEVICES
+    # more devices have their plan checked against their current inputs, so the whole fleet is
+    # checked every ceil(devices / PLAN_RECONCILE_DEVICES) * PLAN_RECONCILE_EVERY_S.
+    plan_outbox_relay_every_s: float = Field(
+        default=30.0, alias="PLAN_OUTBOX_RELAY_EVERY_S", gt=0, le=3600
+    )
+    plan_outbox_redispatch_s: float = Field(
+        default=120.0, alias="PLAN_OUTBOX_REDISPATCH_S", gt=0, le=86_400
+    )
+    plan_reconcile_every_s: float = Field(
+        default=120.0, alias="PLAN_RECONCILE_EVERY_S", gt=0, le=86_400
+    )
+    plan_reconcile_devices: int = Field(
+        default=20_000, alias="PLAN_RECONCILE_DEVICES", ge=100, le=10_000_000
+    )
 
     log_level: str = Field(default="INFO", alias="LOG_LEVEL")
     log_json: bool = Field(default=False, alias="LOG_JSON")

@@ -16,6 +16,9 @@ Channel payloads (the contract between edge, workers and API):
   (ids as strings or null, times ISO 8601), one per status CHANGE, built and published by
   `core.devices.status_events` (heartbeats on the edge, the offline sweep). Extra keys are
   allowed and ignored.
+- `device-sync`: {device_id, store_id, group_id, sync_state, previous_sync_state, since,
+  desired_plan_etag, reported_plan_etag}, one per sync-state CHANGE, built and published by
+  `core.devices.sync_events` (heartbeat batches on the edge, plan regeneration in workers).
 - `incidents`: {event: opened|updated|resolved, incident: {...}} (see core.monitoring.events).
 - `sessions`: {user_id, epoch}, published by core.identity.sessions after a user's token epoch
   was bumped (disable, role change, logout everywhere, refresh-token reuse): every API process
@@ -30,6 +33,7 @@ from __future__ import annotations
 
 import asyncio
 import re
+import time
 import weakref
 from collections.abc import AsyncIterator, Callable, Iterable, Mapping
 from contextlib import asynccontextmanager, suppress
@@ -42,6 +46,7 @@ import structlog
 from redis.exceptions import RedisError
 
 from core.devices.status_events import CHANNEL_NAME as STATUS_CHANNEL_NAME
+from core.devices.sync_events import CHANNEL_NAME as SYNC_CHANNEL_NAME
 from core.redis_client import Keys, publish_all
 
 log = structlog.get_logger(__name__)
@@ -49,6 +54,7 @@ log = structlog.get_logger(__name__)
 T = TypeVar("T")
 
 DEVICE_STATUS = STATUS_CHANNEL_NAME  # published by core.devices.status_events
+DEVICE_SYNC = SYNC_CHANNEL_NAME  # published by core.devices.sync_events
 INCIDENTS = "incidents"
 SESSIONS = "sessions"
 
@@ -174,15 +180,27 @@ class _Hub:
                 await pubsub.aclose()
 
     async def _run(self, pubsub: Any) -> None:
+        lost_at: float | None = None  # an outage is logged once when it starts and once at its end
         while True:
             try:
                 message = await pubsub.get_message(ignore_subscribe_messages=True, timeout=None)
+                if lost_at is not None:
+                    # Any answer (the re-subscription's confirmation included) means it is back.
+                    log.info(
+                        "events bus connection restored",
+                        outage_s=round(time.monotonic() - lost_at, 3),
+                    )
+                    lost_at = None
                 if message is not None and message.get("type") == "pmessage":
                     self._dispatch(message["channel"], message["data"])
-            except (RedisError, OSError):
+            except (RedisError, OSError) as exc:
                 # redis-py reconnects and re-subscribes on the next call; events published
                 # meanwhile are lost, as pub/sub always loses them for absent subscribers.
-                log.warning("events bus connection lost; reconnecting")
+                if lost_at is None:
+                    lost_at = time.monotonic()
+                    log.warning(
+                        "events bus connection lost; reconnecting", error=type(exc).__name__
+                    )
                 await asyncio.sleep(_RECONNECT_DELAY_S)
             except Exception:  # one bad message must not silence every subscriber
                 log.exception("events bus failed to dispatch a message")

@@ -19,6 +19,14 @@ lives, and what every operation on it re-checks.
 - **Caps** (per API process): at most WS_MAX_CONNECTIONS_PER_ADDRESS sockets per client
   address, counted before authentication, and WS_MAX_CONNECTIONS_PER_USER per user, counted
   at `connection_init`. One more is closed with 4429 without running anything.
+- **Backend outages** (`core.backends`): PostgreSQL or Redis out of reach is nobody's fault
+  and never an unhandled error. At `connection_init` (the token check, the `sessions`
+  subscription) the socket is closed with 1013 "Try Again Later" and the client reconnects
+  later; at an operation's token check, that operation is answered with an `error` whose
+  code is UNAVAILABLE (with `retryAfterSeconds`) and the socket stays open. Subscriptions
+  already running survive a Redis outage: the events bus reconnects and they deliver
+  events again once Redis is back (events published meanwhile are lost, as pub/sub loses
+  them for any absent subscriber, and the stream does not mark the gap).
 
 Each operation runs with its own copy of the connection's Context (its own DataLoaders and
 the identity just checked), so concurrent subscriptions on one socket share no caches.
@@ -55,16 +63,18 @@ from strawberry.subscriptions.protocols.graphql_transport_ws.types import (
 from strawberry.utils.aio import aclosing
 
 from core.config import Settings
-from core.errors import Unauthenticated
+from core.errors import BackendUnavailable, Unauthenticated
 from core.events_bus import SESSIONS, EventBus, EventsLost, Subscription
 from core.identity.sessions import AuthenticatedSession, supersedes
 from graphql_api.context import Context, bearer_token
-from graphql_api.errors import top_level_code
+from graphql_api.error_log import log_backend_unavailable
+from graphql_api.errors import as_domain_error, top_level_code
 
 log = structlog.get_logger(__name__)
 
 CLOSE_FORBIDDEN = 4403  # refused or ended session (graphql-transport-ws's own "Forbidden")
 CLOSE_TOO_MANY = 4429  # over a connection cap
+CLOSE_TRY_AGAIN_LATER = 1013  # RFC 6455's registry: a backend is briefly out of reach
 
 
 class TooManyConnections(Exception):
@@ -130,6 +140,12 @@ class ConsoleTransportWSHandler(BaseGraphQLTransportWSHandler[Context, None]):
             await super().handle()
         except TooManyConnections as exc:  # from on_ws_connect, before any acknowledgement
             await self._close(CLOSE_TOO_MANY, str(exc))
+        except Exception as exc:
+            unavailable = _unavailable(exc)
+            if unavailable is None:
+                raise
+            log_backend_unavailable(exc, None, "connection_init")
+            await self._close(CLOSE_TRY_AGAIN_LATER, unavailable.message)
         finally:
             caps.per_address.release(address)
             if self.context.counted_user is not None:
@@ -159,7 +175,15 @@ class ConsoleTransportWSHandler(BaseGraphQLTransportWSHandler[Context, None]):
             return
         if self.connection_acknowledged:
             context = self.context
-            await context.authenticate_token(context.access_token)
+            try:
+                await context.authenticate_token(context.access_token)
+            except Exception as exc:
+                unavailable = _unavailable(exc)
+                if unavailable is None:
+                    raise
+                log_backend_unavailable(exc, None, None)
+                await self._answer_error(message["id"], unavailable)
+                return
             if context.actor is None:
                 error = context.auth_error or Unauthenticated("authentication required")
                 await self._refuse(message["id"], error)
@@ -202,12 +226,21 @@ class ConsoleTransportWSHandler(BaseGraphQLTransportWSHandler[Context, None]):
 
     async def _refuse(self, operation_id: str, error: Unauthenticated) -> None:
         """Answer the operation with the auth error (it does not run), then end the socket."""
-        refusal = GraphQLError(error.message, extensions={"code": top_level_code(error).value})
+        await self._answer_error(operation_id, error)
+        await self._end_session("session is no longer valid")
+
+    async def _answer_error(
+        self, operation_id: str, error: Unauthenticated | BackendUnavailable
+    ) -> None:
+        """End the operation, which did not run, with `error` (its code, and when to retry)."""
+        extensions: dict[str, Any] = {"code": top_level_code(error).value}
+        if isinstance(error, BackendUnavailable):
+            extensions["retryAfterSeconds"] = error.retry_after_s
+        answer = GraphQLError(error.message, extensions=extensions)
         with suppress(WebSocketDisconnected):
             await self.send_message(
-                {"id": operation_id, "type": "error", "payload": [refusal.formatted]}
+                {"id": operation_id, "type": "error", "payload": [answer.formatted]}
             )
-        await self._end_session("session is no longer valid")
 
     async def _close_when_session_ends(
         self, session: AuthenticatedSession, events: Subscription
@@ -247,6 +280,12 @@ class ConsoleTransportWSHandler(BaseGraphQLTransportWSHandler[Context, None]):
         # The client may be gone already; there is nothing left to tell it then.
         with suppress(WebSocketDisconnect, WebSocketDisconnected, RuntimeError, OSError):
             await self.websocket.close(code=code, reason=reason)
+
+
+def _unavailable(exc: BaseException) -> BackendUnavailable | None:
+    """`exc` as a backend outage (`core.backends`), or None for anything else."""
+    error = as_domain_error(exc)
+    return error if isinstance(error, BackendUnavailable) else None
 
 
 class ConsoleWebSocketGraphQL(GraphQL[Context, None]):

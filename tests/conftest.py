@@ -23,6 +23,8 @@ from core.clock import FrozenClock
 from core.config import Settings
 from tests.harness import DatabaseFactory, ServiceURLs, discover
 
+pytest_plugins = ["tests.outage_fixtures"]  # outage_services, postgres_proxy, redis_proxy...
+
 TEST_JWT_KEYS = (
     '{"k1": "test-signing-key-k1-0123456789abcdef0123",'
     ' "k0": "test-signing-key-k0-0123456789abcdef0123"}'

@@ -4,8 +4,16 @@ Import `workers.broker` first (the actor modules do). Under tests, `SIGNAGE_BROK
 selects a StubBroker; otherwise a RedisBroker is built from REDIS_URL, namespaced by the
 Redis key prefix so deployments sharing a Redis don't steal each other's messages.
 
+Every wait on Redis is bounded by REDIS_TIMEOUT_S (connecting, and each reply), so a frozen
+Redis turns an enqueue (the scheduler's, an edge's) into a TimeoutError instead of a hang.
+That is safe for the workers too: Dramatiq's Redis consumer never blocks on the server (its
+fetch is a Lua script that answers at once; it polls with client-side sleeps). There is one
+attempt per command: the callers already retry (the scheduler with backoff, Dramatiq's
+consumer threads every second), and a retry here would multiply the bound.
+
 Each Dramatiq worker process sets up its logging when it boots (`ProcessLogging`): Dramatiq
 has pointed its output at the pipe to the parent by then, so our lines travel that pipe.
+It also stops when its leader dies (`workers.leader_watch.DieWithLeader`).
 """
 
 from __future__ import annotations
@@ -13,12 +21,18 @@ from __future__ import annotations
 import os
 
 import dramatiq
+import redis
 from dramatiq.brokers.redis import RedisBroker
 from dramatiq.brokers.stub import StubBroker
 from dramatiq.middleware import AsyncIO
+from redis.backoff import NoBackoff
+from redis.retry import Retry
 
-from core.config import get_settings
+from core.config import Settings, get_settings
 from core.logging import configure_logging
+from workers.leader_watch import DieWithLeader
+
+HEALTH_CHECK_INTERVAL_S = 30  # PING a connection idle this long before reusing it
 
 
 class ProcessLogging(dramatiq.Middleware):
@@ -31,19 +45,36 @@ class ProcessLogging(dramatiq.Middleware):
         configure_logging(settings.log_level, json=settings.log_json)
 
 
+def redis_broker(settings: Settings) -> RedisBroker:
+    """The RedisBroker for these settings, every Redis wait bounded by REDIS_TIMEOUT_S.
+
+    The pool is built here: given a `url`, RedisBroker builds its own pool from the URL alone
+    and drops every other connection parameter."""
+    if not settings.redis_url:
+        raise RuntimeError("REDIS_URL is not set: the worker needs Redis")
+    pool = redis.ConnectionPool.from_url(
+        settings.redis_url,
+        socket_connect_timeout=settings.redis_timeout_s,
+        socket_timeout=settings.redis_timeout_s,
+        health_check_interval=HEALTH_CHECK_INTERVAL_S,
+        retry=Retry(NoBackoff(), 0),
+    )
+    broker = RedisBroker(
+        client=redis.Redis.from_pool(pool),  # owns the pool: close() disconnects it
+        namespace=settings.redis_key_prefix + "dramatiq",
+    )
+    broker.add_middleware(ProcessLogging())
+    broker.add_middleware(DieWithLeader())
+    return broker
+
+
 def make_broker() -> dramatiq.Broker:
     broker: dramatiq.Broker
     if os.environ.get("SIGNAGE_BROKER") == "stub":
         broker = StubBroker()
         broker.emit_after("process_boot")
     else:
-        settings = get_settings()
-        if not settings.redis_url:
-            raise RuntimeError("REDIS_URL is not set: the worker needs Redis")
-        broker = RedisBroker(
-            url=settings.redis_url, namespace=settings.redis_key_prefix + "dramatiq"
-        )
-        broker.add_middleware(ProcessLogging())
+        broker = redis_broker(get_settings())
     broker.add_middleware(AsyncIO())
     return broker
 

@@ -6,7 +6,8 @@ LOG_JSON=true its lifecycle lines ("booting up", signals, a worker that died) we
 ones that were not JSON and not redacted. Here LOG_LEVEL/LOG_JSON and redaction are set up
 first and Dramatiq is told to leave logging alone (`--skip-logging`); each worker process
 sets itself up again when it boots (`workers.broker.ProcessLogging`), writing into the pipe
-Dramatiq relays.
+Dramatiq relays. Each worker process also stops by itself if this parent is killed
+(`workers.leader_watch`).
 """
 
 from __future__ import annotations

@@ -1,11 +1,21 @@
 """Planning actors: regenerate plans when their inputs change, and roll horizons forward.
 
-- `plan_inputs_changed(kind, ids)`: finds the affected devices (one query) and fans them out
-  as `regenerate_plans` messages of at most FANOUT_CHUNK devices, so a change reaching
-  100,000 devices becomes 100 small, independently retried tasks spread over the workers.
-- `regenerate_plans(device_ids)`: recomputes and stores those plans (core.plans.regenerate).
+- `apply_plan_change(change_id)`: takes a change from the plan-change outbox
+  (core.plans.outbox), finds the affected devices (one query) and fans them out as
+  `regenerate_plans` messages of at most FANOUT_CHUNK devices, so a change reaching 100,000
+  devices becomes 100 small, independently retried tasks spread over the workers. Each batch
+  reports back to the outbox; the change is done when all have.
+- `regenerate_plans(device_ids, change_id=None, generation=0, batch=0)`: recomputes and
+  stores those plans (core.plans.regenerate).
+- `relay_plan_changes()`: periodic; hands every change that is not done
+  PLAN_OUTBOX_REDISPATCH_S after its last hand-off to `apply_plan_change` again (a message
+  lost with Redis, a hand-off that failed at commit time), and purges old done changes.
+- `reconcile_plans()`: periodic; regenerates the next slice of the fleet from its current
+  inputs (core.plans.reconcile), healing stale plans and lost ETags whatever their cause.
 - `roll_plan_horizons()`: periodic; fans out the devices whose plan was made for an earlier
   horizon boundary.
+- `plan_inputs_changed(kind, ids)`: the pre-outbox message, kept so that messages enqueued by
+  an older release are still applied during an upgrade.
 
 All are idempotent (delivery is at-least-once): regenerating an unchanged plan writes
 nothing, and the fan-outs only enqueue idempotent work. They take ids, never objects.
@@ -21,6 +31,7 @@ import asyncio
 import uuid
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
+from datetime import timedelta
 from typing import Any
 
 import dramatiq
@@ -33,9 +44,11 @@ from core.plans import (
     UnknownChangeKind,
     affected_devices,
     devices_needing_roll,
+    outbox,
     regenerate,
 )
 from core.plans.affected import parse_kind
+from core.plans.reconcile import next_slice
 from core.plans.triggers import install_sink
 from core.scheduling import horizon_for
 from workers.runtime import services as runtime_services
@@ -57,6 +70,9 @@ class PlanningActors:
     regenerate_plans: Any
     plan_inputs_changed: Any
     roll_plan_horizons: Any
+    apply_plan_change: Any
+    relay_plan_changes: Any
+    reconcile_plans: Any
 
 
 def _uuids(values: Sequence[str]) -> list[uuid.UUID]:
@@ -79,24 +95,93 @@ def declare_planning_actors(
     services: ServicesProvider = runtime_services,
     computer: PlanComputer | None = None,
 ) -> PlanningActors:
-    """Declare the three planning actors on `broker`; the fan-outs enqueue onto the same one."""
+    """Declare the planning actors on `broker`; the fan-outs enqueue onto the same one."""
     plan_computer = computer or PlanComputer()
 
-    async def fan_out(device_ids: Sequence[uuid.UUID]) -> int:
+    async def fan_out(
+        device_ids: Sequence[uuid.UUID], *, change_id: int | None = None, generation: int = 0
+    ) -> int:
         batches = chunks(device_ids)
         if batches:
             # `send` is blocking I/O: keep it off the event loop other actors share.
-            await asyncio.to_thread(_send_all, regenerate_actor, batches)
+            await asyncio.to_thread(
+                _send_all, regenerate_actor, batches, change_id=change_id, generation=generation
+            )
         return len(batches)
 
-    async def regenerate_plans(device_ids: list[str]) -> None:
+    async def regenerate_plans(
+        device_ids: list[str], change_id: int | None = None, generation: int = 0, batch: int = 0
+    ) -> None:
         svc = await services()
         report = await regenerate(svc, _uuids(device_ids), computer=plan_computer)
+        done = False
+        if change_id is not None:
+            async with svc.engine.begin() as conn:
+                done = await outbox.complete_batch(
+                    conn, change_id, generation, batch, svc.clock.now()
+                )
         log.info(
             "plans regenerated",
             devices=report.devices,
             written=report.written,
             distinct_inputs=report.distinct_inputs,
+            change_id=change_id,
+            change_done=done,
+        )
+
+    async def apply_plan_change(change_id: int) -> None:
+        svc = await services()
+        async with svc.engine.begin() as conn:
+            change = await outbox.load(conn, int(change_id))
+            if change is None or change.done:
+                return  # applied already (a duplicate delivery or a relay race), or purged
+            device_ids = await affected_devices(conn, change.kind, change.target_ids)
+            generation = await outbox.start_dispatch(
+                conn, change.id, len(chunks(device_ids)), svc.clock.now()
+            )
+        if generation is None:
+            return
+        batches = await fan_out(device_ids, change_id=change.id, generation=generation)
+        log.info(
+            "plan change fanned out",
+            change_id=change.id,
+            kind=change.kind.value,
+            devices=len(device_ids),
+            batches=batches,
+            generation=generation,
+        )
+
+    async def relay_plan_changes() -> None:
+        svc = await services()
+        now = svc.clock.now()
+        redispatch_after = timedelta(seconds=svc.settings.plan_outbox_redispatch_s)
+        async with svc.engine.begin() as conn:
+            overdue = await outbox.claim_overdue(conn, now, redispatch_after)
+            purged = await outbox.purge_done(conn, now)
+        if overdue:
+            await asyncio.to_thread(_send_each, changed_actor_v2, overdue)
+            log.warning("plan changes handed on again", changes=len(overdue), first=overdue[0])
+        if purged:
+            log.info("done plan changes purged", changes=purged)
+
+    async def reconcile_plans() -> None:
+        svc = await services()
+        cursor_key = svc.keys.key("plans", "reconcile", "cursor")
+        raw = await svc.redis.get(cursor_key)
+        after = _cursor(raw)
+        async with svc.engine.connect() as conn:
+            device_ids = await next_slice(conn, after, svc.settings.plan_reconcile_devices)
+        complete = len(device_ids) < svc.settings.plan_reconcile_devices
+        # The cursor moves before the work: a slice that keeps failing must not stop the walk;
+        # at the end of the fleet it starts over.
+        next_cursor = "" if complete or not device_ids else str(device_ids[-1])
+        await svc.redis.set(cursor_key, next_cursor, ex=7 * 24 * 3600)
+        batches = await fan_out(device_ids)
+        log.info(
+            "plan reconciliation slice",
+            devices=len(device_ids),
+            batches=batches,
+            walk_complete=complete,
         )
 
     async def plan_inputs_changed(kind: str, ids: list[str]) -> None:
@@ -133,19 +218,50 @@ def declare_planning_actors(
     regenerate_actor = declare(regenerate_plans, max_retries=10, time_limit=300_000)
     changed_actor = declare(plan_inputs_changed, max_retries=10, time_limit=120_000)
     roll_actor = declare(roll_plan_horizons, max_retries=3, time_limit=120_000)
-    return PlanningActors(regenerate_actor, changed_actor, roll_actor)
+    changed_actor_v2 = declare(apply_plan_change, max_retries=10, time_limit=120_000)
+    # The periodic jobs are re-enqueued by the scheduler at their next interval: no retries.
+    relay_actor = declare(relay_plan_changes, max_retries=0, time_limit=120_000)
+    reconcile_actor = declare(reconcile_plans, max_retries=0, time_limit=120_000)
+    return PlanningActors(
+        regenerate_actor,
+        changed_actor,
+        roll_actor,
+        changed_actor_v2,
+        relay_actor,
+        reconcile_actor,
+    )
 
 
-def _send_all(actor: Any, batches: list[list[str]]) -> None:
-    for batch in batches:
-        actor.send(batch)
+def _cursor(raw: object) -> uuid.UUID | None:
+    text = raw.decode() if isinstance(raw, bytes) else raw
+    if not text or not isinstance(text, str):
+        return None
+    try:
+        return uuid.UUID(text)
+    except ValueError:
+        return None
 
 
-def plan_trigger(actor: Any) -> Callable[[str, list[str]], Awaitable[None]]:
-    """A core.plans.triggers sink that enqueues `actor` (a plan_inputs_changed actor)."""
+def _send_all(
+    actor: Any, batches: list[list[str]], *, change_id: int | None, generation: int
+) -> None:
+    for number, batch in enumerate(batches):
+        if change_id is None:
+            actor.send(batch)
+        else:
+            actor.send(batch, change_id, generation, number)
 
-    async def enqueue(kind: str, ids: list[str]) -> None:
-        await asyncio.to_thread(actor.send, kind, ids)
+
+def _send_each(actor: Any, change_ids: list[int]) -> None:
+    for change_id in change_ids:
+        actor.send(change_id)
+
+
+def plan_trigger(actor: Any) -> Callable[[int], Awaitable[None]]:
+    """A core.plans.triggers sink that enqueues `actor` (an apply_plan_change actor)."""
+
+    async def enqueue(change_id: int) -> None:
+        await asyncio.to_thread(actor.send, change_id)
 
     return enqueue
 
@@ -154,9 +270,12 @@ _actors = declare_planning_actors(workers.broker.broker)
 regenerate_plans = _actors.regenerate_plans
 plan_inputs_changed = _actors.plan_inputs_changed
 roll_plan_horizons = _actors.roll_plan_horizons
+apply_plan_change = _actors.apply_plan_change
+relay_plan_changes = _actors.relay_plan_changes
+reconcile_plans = _actors.reconcile_plans
 
 
 def install_plan_trigger() -> None:
-    """Make `notify_plan_inputs_changed` enqueue `plan_inputs_changed` in this process.
+    """Make `notify_plan_inputs_changed` enqueue `apply_plan_change` in this process.
     Called by each process that changes plan inputs (the API, the workers)."""
-    install_sink(plan_trigger(plan_inputs_changed))
+    install_sink(plan_trigger(apply_plan_change))

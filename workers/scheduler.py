@@ -56,9 +56,10 @@ class Job:
     actor: dramatiq.Actor[..., Any]
 
 
-def jobs() -> list[Job]:
+def jobs(settings: Settings | None = None) -> list[Job]:
     from workers import actors, monitoring, planning, pop_maintenance
 
+    settings = settings or get_settings()
     return [
         Job("worker-self-check", 60, actors.heartbeat_self_check),
         Job("monitoring-sweep", monitoring.SWEEP_EVERY_S, monitoring.sweep_devices),
@@ -68,6 +69,12 @@ def jobs() -> list[Job]:
             pop_maintenance.maintain_pop_partitions,
         ),
         Job("plan-horizon-roll", planning.ROLL_EVERY_S, planning.roll_plan_horizons),
+        Job(
+            "plan-outbox-relay",
+            settings.plan_outbox_relay_every_s,
+            planning.relay_plan_changes,
+        ),
+        Job("plan-reconcile", settings.plan_reconcile_every_s, planning.reconcile_plans),
     ]
 
 
@@ -219,7 +226,7 @@ def from_settings(settings: Settings, clock: Clock | None = None) -> Scheduler:
         broker=broker,
         redis_client=redis_client(settings.redis_url, settings.redis_timeout_s),
         key_prefix=settings.redis_key_prefix,
-        schedule=jobs(),
+        schedule=jobs(settings),
         clock=clock or SystemClock(),
         tick_s=settings.scheduler_tick_s,
         retry_max_s=settings.scheduler_retry_max_s,

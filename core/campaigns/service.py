@@ -15,6 +15,7 @@ from core.audit.writes import insert_audited, update_audited
 from core.bootstrap import Services
 from core.campaigns.models import Campaign, CampaignFilter, CampaignInput
 from core.content.validation import FieldErrors, clean_name, escape_like
+from core.db.enums import PlanChangeKind
 from core.db.rows import get_by_id
 from core.db.tables import campaigns, playlists, schedules
 from core.db.uow import UnitOfWork
@@ -115,13 +116,23 @@ async def _announce(services: Services, uow: UnitOfWork, campaign_id: uuid.UUID)
             )
         )
     ).scalars()
-    notify_plan_inputs_changed(
-        uow, "campaign", [campaign_id], redis=services.redis, keys=services.keys
+    await notify_plan_inputs_changed(
+        uow,
+        PlanChangeKind.CAMPAIGN,
+        [campaign_id],
+        redis=services.redis,
+        keys=services.keys,
+        clock=services.clock,
     )
     schedule_ids = list(affected)
     if schedule_ids:
-        notify_plan_inputs_changed(
-            uow, "schedule", schedule_ids, redis=services.redis, keys=services.keys
+        await notify_plan_inputs_changed(
+            uow,
+            PlanChangeKind.SCHEDULE,
+            schedule_ids,
+            redis=services.redis,
+            keys=services.keys,
+            clock=services.clock,
         )
 
 

@@ -10,8 +10,12 @@ from __future__ import annotations
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
 
 from core.config import Environment, Settings
+
+if TYPE_CHECKING:
+    from core.embedded.watch import EmbeddedWatch, WatchedServer
 
 EMBEDDED_DATABASE = "signage"
 
@@ -26,11 +30,19 @@ class ResolvedServices:
     redis_url: str
     embedded: list[str] = field(default_factory=list)
     _stops: list[Callable[[], None]] = field(default_factory=list)
+    _servers: list[WatchedServer] = field(default_factory=list)
 
     def stop(self) -> None:
         """Stop embedded servers, Redis before PostgreSQL (reverse start order)."""
+        self._servers.clear()
         while self._stops:
             self._stops.pop()()
+
+    def watch(self, say: Callable[[str], None]) -> EmbeddedWatch:
+        """What restarts the embedded servers should they die (watches nothing without any)."""
+        from core.embedded.watch import EmbeddedWatch
+
+        return EmbeddedWatch(self._servers, say=say)
 
 
 def resolve(settings: Settings, *, need_redis: bool = True) -> ResolvedServices:
@@ -50,19 +62,21 @@ def resolve(settings: Settings, *, need_redis: bool = True) -> ResolvedServices:
     if not missing:
         return resolved
 
-    from core.embedded import EmbeddedServiceError, start_embedded_postgres, start_embedded_redis
+    from core.embedded import EmbeddedServiceError, launch_postgres, launch_redis
 
     data_dir = settings.data_dir.resolve()
     try:
         if not database_url:
-            url, stop = start_embedded_postgres(data_dir, database=EMBEDDED_DATABASE)
-            resolved.database_url = url
-            resolved._stops.append(stop)
+            postgres = launch_postgres(data_dir, database=EMBEDDED_DATABASE)
+            resolved.database_url = postgres.url(EMBEDDED_DATABASE)
+            resolved._stops.append(postgres.stop)
+            resolved._servers.append(postgres)
             resolved.embedded.append("postgres")
         if not redis_url and need_redis:
-            url, stop = start_embedded_redis(data_dir)
-            resolved.redis_url = url
-            resolved._stops.append(stop)
+            redis = launch_redis(data_dir)
+            resolved.redis_url = redis.url()
+            resolved._stops.append(redis.stop)
+            resolved._servers.append(redis)
             resolved.embedded.append("redis")
     except EmbeddedServiceError as exc:
         resolved.stop()

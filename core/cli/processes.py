@@ -7,7 +7,8 @@ Each child runs in its own session. A Ctrl-C in the terminal therefore reaches o
 `signage up`, which then stops the children in order and waits for them, instead of every
 process receiving SIGINT at once while the databases shut down underneath them. Stopping a
 child also sweeps its whole process group, so the Dramatiq worker's forked processes cannot
-outlive it.
+outlive it; and should the worker's leader be killed outright, its worker processes stop by
+themselves (`workers.leader_watch`).
 """
 
 from __future__ import annotations

@@ -3,6 +3,12 @@
 Order matters: resolve PostgreSQL and Redis (configured or embedded), migrate, seed the demo,
 start the four processes, wait until both HTTP edges report ready, then supervise. Shutdown
 runs in reverse: the processes first, then the embedded servers they depend on.
+
+Supervising: a process that exits stops the whole stack (exit 1). An embedded server that
+dies is restarted in place instead (`core.embedded.watch`), because the processes ride out a
+database or Redis outage and reconnect; only a server that cannot be kept up stops the
+stack. If `signage up` itself is killed, its processes get SIGTERM from the kernel
+(`core.cli.processes`); embedded servers it leaves behind are taken over by the next start.
 """
 
 from __future__ import annotations
@@ -18,11 +24,15 @@ import urllib.error
 import urllib.request
 from dataclasses import dataclass
 from types import FrameType
+from typing import TYPE_CHECKING
 
 from core.cli.infra import ResolvedServices, resolve
 from core.cli.processes import Supervisor, process_argv, stopped_cleanly
 from core.config import Settings
 from core.redaction import mask_url_password
+
+if TYPE_CHECKING:
+    from core.embedded.watch import EmbeddedWatch
 
 READY_TIMEOUT_S = 120.0
 
@@ -89,7 +99,8 @@ def _run_with_services(
                 extra += ["--worker-shutdown-timeout", "10000"]
             child = supervisor.start(kind, process_argv(kind, settings, extra))
             print(f"signage: started {kind} (pid {child.pid})", flush=True)
-        return _supervise(settings, supervisor, stop, credential)
+        watch = services.watch(say=lambda line: print(f"signage: {line}", flush=True))
+        return _supervise(settings, supervisor, watch, stop, credential)
     finally:
         codes = supervisor.stop_all()
         if codes:
@@ -101,7 +112,11 @@ def _run_with_services(
 
 
 def _supervise(
-    settings: Settings, supervisor: Supervisor, stop: _StopRequested, credential: str | None
+    settings: Settings,
+    supervisor: Supervisor,
+    watch: EmbeddedWatch,
+    stop: _StopRequested,
+    credential: str | None,
 ) -> int:
     ready_deadline = time.monotonic() + READY_TIMEOUT_S
     announced = False
@@ -109,6 +124,10 @@ def _supervise(
         dead = supervisor.first_exited()
         if dead is not None:
             print(f"signage: {dead.name} exited with {dead.process.returncode}; stopping the stack")
+            return 1
+        trouble = watch.check()
+        if trouble is not None:
+            print(f"signage: {trouble}; stopping the stack", flush=True)
             return 1
         if not announced and _ready(settings):
             _announce(settings, credential)

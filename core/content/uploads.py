@@ -24,7 +24,7 @@ from core.bootstrap import Services
 from core.content.models import ContentUpload, ContentVersion, UploadTicket
 from core.content.rules import check_bytes, check_duration, check_mime, check_sha256
 from core.content.validation import FieldErrors
-from core.db.enums import ContentType, UploadStatus
+from core.db.enums import ContentType, PlanChangeKind, UploadStatus
 from core.db.tables import content, content_uploads, content_versions
 from core.errors import Conflict, NotFound
 from core.identity.actor import Actor, Permission
@@ -168,8 +168,13 @@ async def finalize_upload(services: Services, actor: Actor, upload_id: uuid.UUID
             after=dataclasses.asdict(version),
             details={"upload_id": str(upload.id)},
         )
-        notify_plan_inputs_changed(
-            uow, "content", [upload.content_id], redis=services.redis, keys=services.keys
+        await notify_plan_inputs_changed(
+            uow,
+            PlanChangeKind.CONTENT,
+            [upload.content_id],
+            redis=services.redis,
+            keys=services.keys,
+            clock=services.clock,
         )
         await uow.commit()
     return version

@@ -18,6 +18,15 @@ class DeviceStatus(StrEnum):
     DECOMMISSIONED = "decommissioned"
 
 
+class SyncState(StrEnum):
+    """How far a device is from running its desired plan (docs/convergence.md)."""
+
+    IN_SYNC = "in_sync"  # runs the desired plan and holds every content version it needs
+    PENDING = "pending"  # has not reported the desired plan's ETag yet (or has no plan yet)
+    DOWNLOADING = "downloading"  # runs the desired plan, some content versions not cached yet
+    FAILED = "failed"  # reported a failed download of a content version the plan needs
+
+
 class ClaimFlow(StrEnum):
     SCREEN = "SCREEN"
     CONSOLE = "CONSOLE"
@@ -40,6 +49,20 @@ class UploadStatus(StrEnum):
     PENDING = "PENDING"
     FINALIZED = "FINALIZED"
     FAILED = "FAILED"
+
+
+class PlanChangeKind(StrEnum):
+    """What a plan-input change touched; the outbox (`plan_changes`) and the planning
+    workers speak only these."""
+
+    DEVICE = "device"  # store or group assignment
+    GROUP = "group"  # default playlist (and membership, announced as devices)
+    STORE = "store"  # timezone
+    SCHEDULE = "schedule"
+    PLAYLIST = "playlist"  # the playlist or its items
+    CONTENT = "content"  # a new version: playlists following the latest one
+    CONTENT_VERSION = "content_version"
+    CAMPAIGN = "campaign"  # dates (bounds) or attribution
 
 
 class TargetType(StrEnum):

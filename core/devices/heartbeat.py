@@ -18,6 +18,11 @@ Design for ~8,300/s across edge processes:
 - The plan ETags come from Redis in one MGET (the planning workers keep them there), never
   from PostgreSQL.
 - A status event is published only when the status changed, one pipeline per batch.
+- The device's sync state (core.devices.sync_state) is judged in the same statement, from
+  the reported plan ETag and content; only players that report content cost lookups (their
+  stored report, their plan's versions) and, when the report changed, a write to
+  `device_content_reports`. Changes come back in RETURNING and are published on
+  `device-sync`, one command per batch.
 """
 
 from __future__ import annotations
@@ -39,6 +44,8 @@ from core.bootstrap import Services
 from core.db.enums import DeviceStatus
 from core.devices.credentials import TokenRevoked
 from core.devices.status_events import DeviceStatusEvent, publish_status_events
+from core.devices.sync_events import publish_sync_events
+from core.devices.sync_state import changed_events, sync_state_sql
 from core.errors import Unauthenticated
 from core.redis_client import Keys
 
@@ -62,6 +69,11 @@ class HeartbeatReport:
     # The epoch of the access token that carried the report: when given, the statement
     # itself checks it against `devices.token_epoch` (authoritative, no cache involved).
     token_epoch: int | None = None
+    # Content versions by `core.devices.sync_state.content_key`: the ones the player holds,
+    # and the ones whose download failed with why. None: not in this heartbeat, the stored
+    # report stands (players that never send them are judged by their plan ETag alone).
+    cached_content: Sequence[str] | None = None
+    failed_content: dict[str, dict[str, Any]] | None = None  # {key: {"error", "at"}}
 
 
 @dataclass(frozen=True)
@@ -73,14 +85,33 @@ class HeartbeatAck:
     status_changed: bool
 
 
+# Every plan rolls at least daily, which rewrites the key; the TTL only bounds a stale key.
+PLAN_ETAG_TTL_S = 2 * 24 * 3600
+
+
 def plan_etag_key(keys: Keys, device_id: uuid.UUID) -> str:
     """Where the planning workers keep each device's current plan ETag."""
     return keys.key("device", str(device_id), "plan_etag")
 
 
-_HEARTBEAT_SQL_NAMED = """
+# The sync state as the heartbeat judges it (core.devices.sync_state): against the desired
+# ETag of the row it locks, with this report's content where sent, else the stored one.
+_SYNC_RULE = sync_state_sql(
+    desired="d.desired_plan_etag",
+    reported="i.plan_etag",
+    cached="COALESCE(i.cached_content, stored.cached_content)",
+    failed="COALESCE(i.failed_content, stored.failed_content)",
+    required=(
+        "SELECT pp.content_versions FROM playout_plans AS pp "
+        "WHERE pp.device_id = d.id AND pp.etag = d.desired_plan_etag"
+    ),
+    unknown="d.sync_state",
+)
+
+_HEARTBEAT_SQL_NAMED = f"""
 WITH input AS (
-    SELECT * FROM unnest(
+    SELECT t.*, t.cached_text::jsonb AS cached_content, t.failed_text::jsonb AS failed_content
+    FROM unnest(
         CAST(:device_ids AS uuid[]),
         CAST(:disk_used_bytes AS bigint[]),
         CAST(:now_playing AS text[]),
@@ -89,11 +120,23 @@ WITH input AS (
         CAST(:plan_etags AS text[]),
         CAST(:device_infos AS text[]),
         CAST(:player_versions AS text[]),
-        CAST(:token_epochs AS integer[])
+        CAST(:token_epochs AS integer[]),
+        CAST(:cached_content AS text[]),
+        CAST(:failed_content AS text[])
     ) AS t(device_id, disk_used_bytes, now_playing, last_error, counters, plan_etag,
-           device_info, player_version, token_epoch)
+           device_info, player_version, token_epoch, cached_text, failed_text)
 ), prev AS (
-    SELECT d.id, d.status FROM devices AS d JOIN input AS i ON i.device_id = d.id
+    SELECT d.id, d.status, d.sync_state AS previous_sync_state,
+           {_SYNC_RULE} AS sync_state,
+           stored.cached_content AS stored_cached, stored.failed_content AS stored_failed
+    FROM devices AS d JOIN input AS i ON i.device_id = d.id
+    -- The stored report, looked up only for players that ever sent one (OFFSET 0 keeps the
+    -- subquery apart, so the flag gates the lookup instead of filtering after it).
+    LEFT JOIN LATERAL (
+        SELECT r.cached_content, r.failed_content FROM device_content_reports AS r
+        WHERE d.reports_content AND r.device_id = d.id
+        OFFSET 0
+    ) AS stored ON true
     WHERE d.status <> 'decommissioned'
       AND (i.token_epoch IS NULL OR i.token_epoch = d.token_epoch)
     ORDER BY d.id
@@ -115,23 +158,45 @@ WITH input AS (
                                  AND d.device_info_json IS DISTINCT FROM i.device_info::jsonb
                                 THEN i.device_info::jsonb ELSE d.device_info_json END,
         player_version = COALESCE(i.player_version, d.player_version),
+        reports_content = d.reports_content
+                          OR i.cached_content IS NOT NULL OR i.failed_content IS NOT NULL,
+        sync_state = prev.sync_state,
+        sync_state_since = CASE WHEN prev.sync_state = prev.previous_sync_state
+                                THEN d.sync_state_since ELSE :now END,
         updated_at = CASE WHEN prev.status <> 'online'
                             OR (i.device_info IS NOT NULL
                                 AND d.device_info_json IS DISTINCT FROM i.device_info::jsonb)
                           THEN :now ELSE d.updated_at END
     FROM prev JOIN input AS i ON i.device_id = prev.id
     WHERE d.id = prev.id
-    RETURNING d.id, d.store_id, d.group_id, prev.status AS previous_status
+    RETURNING d.id, d.store_id, d.group_id, prev.status AS previous_status,
+              prev.previous_sync_state, prev.sync_state, d.desired_plan_etag,
+              d.reported_plan_etag
 ), transition AS (
     INSERT INTO device_status_transitions (device_id, from_status, to_status, reason, at)
     SELECT id, previous_status, 'online', 'heartbeat', :now FROM changed
     WHERE previous_status <> 'online'
+), report AS (
+    -- Only reports that differ from the stored one are written (an unchanged one, sent
+    -- again, costs no write); a part left out keeps its stored value.
+    INSERT INTO device_content_reports AS r
+        (device_id, cached_content, failed_content, updated_at)
+    SELECT prev.id, i.cached_content, i.failed_content, :now
+    FROM prev JOIN input AS i ON i.device_id = prev.id
+    WHERE (i.cached_content IS NOT NULL AND prev.stored_cached IS DISTINCT FROM i.cached_content)
+       OR (i.failed_content IS NOT NULL AND prev.stored_failed IS DISTINCT FROM i.failed_content)
+    ORDER BY prev.id
+    ON CONFLICT (device_id) DO UPDATE SET
+        cached_content = COALESCE(EXCLUDED.cached_content, r.cached_content),
+        failed_content = COALESCE(EXCLUDED.failed_content, r.failed_content),
+        updated_at = EXCLUDED.updated_at
 )
-SELECT c.id, c.store_id, c.group_id, c.previous_status,
+SELECT c.id, c.store_id, c.group_id, c.previous_status, c.previous_sync_state, c.sync_state,
+       c.desired_plan_etag, c.reported_plan_etag,
        CASE WHEN jsonb_typeof(g.policy_json -> 'heartbeat_interval_s') = 'number'
             THEN (g.policy_json ->> 'heartbeat_interval_s')::numeric END AS interval_s
 FROM changed AS c LEFT JOIN device_groups AS g ON g.id = c.group_id
-"""
+"""  # noqa: S608 - composed from constants, never from input
 
 
 def _positional(sql: str) -> tuple[str, tuple[str, ...]]:
@@ -193,6 +258,15 @@ def _params(batch: Sequence[tuple[uuid.UUID, HeartbeatReport]]) -> dict[str, Any
         ],
         "player_versions": [version(r) for r in reports],
         "token_epochs": [r.token_epoch for r in reports],
+        # Objects keyed by content key, so the statement finds a plan's keys in them by
+        # binary search (`?&`, `?|`) instead of scanning an array per key.
+        "cached_content": [
+            None if r.cached_content is None else json_text(dict.fromkeys(r.cached_content, True))
+            for r in reports
+        ],
+        "failed_content": [
+            None if r.failed_content is None else json_text(r.failed_content) for r in reports
+        ],
     }
 
 
@@ -204,6 +278,14 @@ async def telemetry_connection(services: Services) -> AsyncConnection:
 
 async def release_telemetry_connection(conn: AsyncConnection) -> None:
     await conn.close()
+
+
+async def telemetry_connection_closed(conn: AsyncConnection) -> bool:
+    """Whether the server (a restart, a failover, `pg_terminate_backend`) or the network has
+    closed a kept connection: asyncpg knows it from the end of the stream, so this costs no
+    round trip. The pool's checkout hook (core.db.engine) makes the same check, but a
+    connection the writer keeps is not checked out again."""
+    return bool((await _driver(conn)).is_closed())
 
 
 async def _driver(conn: AsyncConnection) -> Any:
@@ -256,11 +338,17 @@ async def write_heartbeats(
     etags = await services.redis.mget(etag_keys)
     events: list[DeviceStatusEvent] = []
     acks: dict[uuid.UUID, HeartbeatAck] = {}
+    rebuilt: dict[str, str] = {}
     for (device_id, report), raw_etag in zip(batch, etags, strict=True):
         row = rows.get(device_id)
         if row is None:
             continue
         plan_etag = raw_etag.decode() if isinstance(raw_etag, bytes) else raw_etag
+        if plan_etag is None and row["desired_plan_etag"] is not None:
+            # Redis lost the cached ETag (restarted empty, evicted): PostgreSQL still knows
+            # the stored plan's, and the statement returned it; cache it again.
+            plan_etag = row["desired_plan_etag"]
+            rebuilt[plan_etag_key(services.keys, device_id)] = plan_etag
         changed = row["previous_status"] != DeviceStatus.ONLINE.value
         if changed:
             events.append(
@@ -280,8 +368,19 @@ async def write_heartbeats(
             heartbeat_interval_s=_interval(row["interval_s"]),
             status_changed=changed,
         )
+    if rebuilt:
+        await _cache_etags(services, rebuilt)
     await publish_status_events(services.redis, services.keys, events)
+    await publish_sync_events(services.redis, services.keys, changed_events(rows.values(), now))
     return acks
+
+
+async def _cache_etags(services: Services, etags: dict[str, str]) -> None:
+    """NX: a newer ETag the planners published meanwhile must win over the one read here."""
+    async with services.redis.pipeline(transaction=False) as pipe:
+        for key, etag in etags.items():
+            pipe.set(key, etag, ex=PLAN_ETAG_TTL_S, nx=True)
+        await pipe.execute()
 
 
 async def record_heartbeat(

@@ -7,7 +7,9 @@ being written, and each caller still gets its answer only after its row is durab
 
 While batches follow each other the writer keeps its connections checked out, so a busy
 process skips the pool's checkout, liveness ping and session set-up per batch; they go back
-to the pool once nothing has been queued or running for LINGER_S.
+to the pool once nothing has been queued or running for LINGER_S. A kept connection the
+server closed meanwhile (a restart) is dropped, not used: the first batch after the server
+is back must succeed, not fail on the dead connection.
 
 A device that appears twice goes into consecutive batches, in arrival order, so its
 heartbeats apply in order and its status changes exactly once.
@@ -45,6 +47,7 @@ from core.devices.heartbeat import (
     refused,
     release_telemetry_connection,
     telemetry_connection,
+    telemetry_connection_closed,
     write_heartbeats,
 )
 
@@ -87,10 +90,7 @@ class HeartbeatWriter:
         return await self._coalescer.submit((device_id, report))
 
     async def _write(self, batch: Sequence[Item]) -> list[HeartbeatAck | BaseException]:
-        if self._held:
-            conn = self._held.pop()
-        else:
-            conn = await telemetry_connection(self._services)
+        conn = await self._connection()
         try:
             acks = await write_heartbeats(self._services, batch, conn=conn)
         except BaseException:
@@ -99,6 +99,16 @@ class HeartbeatWriter:
             raise
         self._held.append(conn)
         return [acks.get(device) or refused(report) for device, report in batch]
+
+    async def _connection(self) -> AsyncConnection:
+        """A held connection, unless the server closed it while it was held (it restarted:
+        using it would fail the batch although the server may be back), else a pooled one."""
+        while self._held:
+            conn = self._held.pop()
+            if not await telemetry_connection_closed(conn):
+                return conn
+            await asyncio.shield(conn.invalidate())
+        return await telemetry_connection(self._services)
 
     def _idle(self) -> None:
         """Nothing queued or running: release the connections unless work comes back soon

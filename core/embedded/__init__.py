@@ -13,7 +13,9 @@ Both servers:
 - run in their own session, so a Ctrl-C in the terminal reaches the supervisor alone, which
   then stops them after the processes that use them;
 - hold an exclusive lock file while running: a second owner is refused, and a server left
-  behind by an owner that died (the lock is released with it) is stopped and replaced.
+  behind by an owner that died (the lock is released with it) is stopped and replaced;
+- can be restarted in place when they die (`restart()`), which `signage up` does
+  (`core.embedded.watch`): same directory, same socket, so clients simply reconnect.
 
 PostgreSQL refuses to run as root. As root we do what the pgserver wheel does: run it as a
 dedicated `pgserver` system user, created if missing, that owns the cluster directory.
@@ -27,13 +29,22 @@ from core.embedded.base import EmbeddedServiceError, Stop
 from core.embedded.postgres import EmbeddedPostgres
 from core.embedded.redis_server import EmbeddedRedis
 
-__all__ = ["EmbeddedServiceError", "Stop", "start_embedded_postgres", "start_embedded_redis"]
+__all__ = [
+    "EmbeddedPostgres",
+    "EmbeddedRedis",
+    "EmbeddedServiceError",
+    "Stop",
+    "launch_postgres",
+    "launch_redis",
+    "start_embedded_postgres",
+    "start_embedded_redis",
+]
 
 
-def start_embedded_postgres(
+def launch_postgres(
     data_dir: Path, *, database: str = "postgres", timeout_s: float = 60.0
-) -> tuple[str, Stop]:
-    """Start PostgreSQL on `<data_dir>/pg`; return its URL (unix socket) and a stop function."""
+) -> EmbeddedPostgres:
+    """Start PostgreSQL on `<data_dir>/pg` with database `database`; the running server."""
     server = EmbeddedPostgres(Path(data_dir).resolve(), timeout_s=timeout_s)
     server.start()
     try:
@@ -42,11 +53,25 @@ def start_embedded_postgres(
     except BaseException:
         server.stop()
         raise
+    return server
+
+
+def launch_redis(data_dir: Path, *, timeout_s: float = 30.0) -> EmbeddedRedis:
+    """Start redis-server on `<data_dir>/redis`; the running server."""
+    server = EmbeddedRedis(Path(data_dir).resolve(), timeout_s=timeout_s)
+    server.start()
+    return server
+
+
+def start_embedded_postgres(
+    data_dir: Path, *, database: str = "postgres", timeout_s: float = 60.0
+) -> tuple[str, Stop]:
+    """Start PostgreSQL on `<data_dir>/pg`; return its URL (unix socket) and a stop function."""
+    server = launch_postgres(data_dir, database=database, timeout_s=timeout_s)
     return server.url(database), server.stop
 
 
 def start_embedded_redis(data_dir: Path, *, timeout_s: float = 30.0) -> tuple[str, Stop]:
     """Start redis-server on `<data_dir>/redis`; return its `unix://` URL and a stop function."""
-    server = EmbeddedRedis(Path(data_dir).resolve(), timeout_s=timeout_s)
-    server.start()
+    server = launch_redis(data_dir, timeout_s=timeout_s)
     return server.url(), server.stop

@@ -71,16 +71,24 @@ def command_line(pid: int) -> str | None:
 
 
 def take_over(pidfile: Path, markers: tuple[str, ...], sig: signal.Signals, what: str) -> None:
-    """Stop the server a dead owner left running here, or drop a stale pidfile.
+    """Stop the server a dead owner left running here, or drop a pidfile naming a stranger.
 
     We hold the directory's lock, so no live owner runs this server. The pid is trusted only
-    when that process's command line names our directory: after a reboot it may be anyone's.
+    when that process's command line names our directory: after a reboot it may be anyone's,
+    and the server would refuse to start next to it. A pidfile whose process is gone stays:
+    the server judges it itself, and PostgreSQL then also refuses to start while backends of
+    the killed postmaster still use its shared memory (they exit soon; the caller retries).
     """
     if not pidfile.exists():
         return
     lines = pidfile.read_text(errors="replace").splitlines()
     pid = int(lines[0]) if lines and lines[0].strip().isdigit() else 0
-    command = command_line(pid) if pid > 0 and pid_alive(pid) else None
+    if pid <= 0:
+        pidfile.unlink(missing_ok=True)
+        return
+    if not pid_alive(pid):
+        return
+    command = command_line(pid)
     if command is not None and any(marker in command for marker in markers):
         stop_foreign(pid, sig, what)
     else:
@@ -203,5 +211,19 @@ class ServerProcess:
             self._log_file = None
         self.lock.release()
 
+    def start(self) -> None:
+        raise NotImplementedError
+
     def stop(self) -> None:
         raise NotImplementedError
+
+    def exit_code(self) -> int | None:
+        """The exit status once the server has died on its own; None while it runs."""
+        return None if self.process is None else self.process.poll()
+
+    def restart(self) -> None:
+        """Start the server again after it died: same directory, same socket, so the URL the
+        processes hold still works. Raises (EmbeddedServiceError, mostly) if it does not
+        come up."""
+        self.stop()
+        self.start()

@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
 import pwd
 import signal
 import stat
 import subprocess
+import time
 from pathlib import Path
 from typing import Any
 
@@ -131,6 +133,60 @@ class EmbeddedPostgres(ServerProcess):
         # SIGINT is PostgreSQL's "fast" shutdown: roll back sessions, checkpoint, exit.
         self._terminate(signal.SIGINT)
         discard_short_socket_dir(self.socket_dir, self.pgdata)
+
+    def restart(self) -> None:
+        """After the postmaster died: end the backends it left behind, then start again.
+
+        A backend notices its postmaster's death only when it next waits, so one busy with
+        a statement runs on, and a new postmaster refuses to start while it still uses the
+        old shared memory. PostgreSQL's own answer to a crashed process is to end all the
+        others and recover from the WAL on the next start; we do the same for the crashed
+        postmaster."""
+        dead = self.process.pid if self.process is not None else None
+        if dead is not None and self.exit_code() is not None:
+            _end_orphaned_backends(self.pgdata / "postmaster.pid", dead)
+        super().restart()
+
+
+def _end_orphaned_backends(pidfile: Path, postmaster: int, timeout_s: float = 10.0) -> None:
+    """SIGKILL every process still attached to the dead `postmaster`'s shared memory.
+
+    The segment's key is in postmaster.pid (line 7) and is unique to the data directory;
+    /proc/<pid>/maps names the segments a process has attached (`/SYSV<key in hex>`), so
+    only this cluster's processes match. Without /proc nothing is done: PostgreSQL keeps
+    refusing to start until they have exited by themselves."""
+    try:
+        lines = pidfile.read_text(errors="replace").splitlines()
+    except OSError:
+        return
+    if not lines or lines[0].strip() != str(postmaster) or len(lines) < 7:
+        return  # not the postmaster we lost: leave it to PostgreSQL's own checks
+    key = lines[6].split()[0] if lines[6].split() else ""
+    if not key.isdigit() or int(key) == 0 or not Path("/proc").is_dir():
+        return
+    segment = f"/SYSV{int(key):08x}"
+    attached = _processes_attached_to(segment)
+    if attached:
+        log.warning("ending backends left by a dead postmaster", pids=sorted(attached))
+    for pid in attached:
+        with contextlib.suppress(ProcessLookupError, PermissionError):
+            os.kill(pid, signal.SIGKILL)
+    deadline = time.monotonic() + timeout_s
+    while attached and time.monotonic() < deadline:
+        time.sleep(0.05)
+        attached = _processes_attached_to(segment)
+
+
+def _processes_attached_to(segment: str) -> set[int]:
+    found = set()
+    for maps in Path("/proc").glob("[0-9]*/maps"):
+        try:
+            text = maps.read_text(errors="replace")
+        except OSError:
+            continue  # gone meanwhile, or not ours to read
+        if segment in text:
+            found.add(int(maps.parent.name))
+    return found
 
 
 def _ensure_system_user(name: str) -> pwd.struct_passwd:

@@ -17,7 +17,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 
 from core.audit.service import AuditEntry, record, record_many
 from core.bootstrap import Services
-from core.db.enums import DeviceStatus
+from core.db.enums import DeviceStatus, PlanChangeKind
 from core.db.tables import device_groups, device_status_transitions, devices, stores
 from core.devices.status_events import DeviceStatusEvent, publish_status_events
 from core.devices.token_epoch import revoke_device_tokens
@@ -158,8 +158,13 @@ async def assign_devices(
             if (found[row.id].store_id, found[row.id].group_id) != (row.store_id, row.group_id)
         ]
         if changed:
-            notify_plan_inputs_changed(
-                uow, "device", changed, redis=services.redis, keys=services.keys
+            await notify_plan_inputs_changed(
+                uow,
+                PlanChangeKind.DEVICE,
+                changed,
+                redis=services.redis,
+                keys=services.keys,
+                clock=services.clock,
             )
         await uow.commit()
     order = {device_id: index for index, device_id in enumerate(unique_ids)}
@@ -205,8 +210,13 @@ async def decommission_device(services: Services, actor: Actor, device_id: uuid.
             before={"status": before.status},
             after={"status": after.status, "decommissioned_at": after.decommissioned_at},
         )
-        notify_plan_inputs_changed(
-            uow, "device", [device_id], redis=services.redis, keys=services.keys
+        await notify_plan_inputs_changed(
+            uow,
+            PlanChangeKind.DEVICE,
+            [device_id],
+            redis=services.redis,
+            keys=services.keys,
+            clock=services.clock,
         )
         event = DeviceStatusEvent(
             device_id=device_id,

@@ -17,7 +17,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 
 from core.audit.service import record
 from core.bootstrap import Services
-from core.db.enums import TargetType
+from core.db.enums import PlanChangeKind, TargetType
 from core.db.rows import get_by_id
 from core.db.tables import device_groups, devices, playlists, schedules
 from core.errors import Conflict
@@ -129,8 +129,13 @@ async def update_group(
             after.default_playlist_id,
             after.policy_json,
         ):
-            notify_plan_inputs_changed(
-                uow, "group", [group_id], redis=services.redis, keys=services.keys
+            await notify_plan_inputs_changed(
+                uow,
+                PlanChangeKind.GROUP,
+                [group_id],
+                redis=services.redis,
+                keys=services.keys,
+                clock=services.clock,
             )
         await uow.commit()
     return after

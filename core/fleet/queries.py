@@ -9,7 +9,7 @@ from typing import Any
 
 import sqlalchemy as sa
 
-from core.db.enums import DeviceStatus
+from core.db.enums import DeviceStatus, SyncState
 from core.db.tables import device_groups, devices, stores
 from core.fleet.validation import contains_pattern
 
@@ -29,6 +29,8 @@ class DeviceFilter:
     statuses: Sequence[DeviceStatus] | None = None
     search: str | None = None
     unassigned: bool | None = None
+    sync_states: Sequence[SyncState] | None = None
+    in_sync: bool | None = None  # False: every state but IN_SYNC
 
 
 def devices_query(f: DeviceFilter) -> sa.Select[Any]:
@@ -47,6 +49,14 @@ def devices_query(f: DeviceFilter) -> sa.Select[Any]:
         stmt = stmt.where(sa.or_(devices.c.store_id.is_(None), devices.c.group_id.is_(None)))
     elif f.unassigned is False:
         stmt = stmt.where(devices.c.store_id.is_not(None), devices.c.group_id.is_not(None))
+    if f.sync_states:
+        stmt = stmt.where(devices.c.sync_state.in_([state.value for state in f.sync_states]))
+    if f.in_sync is True:
+        stmt = stmt.where(devices.c.sync_state == SyncState.IN_SYNC.value)
+    elif f.in_sync is False:
+        # Spelled as the partial index's predicate, so the (usually few) devices out of sync
+        # are read from it.
+        stmt = stmt.where(devices.c.sync_state != SyncState.IN_SYNC.value)
     return stmt
 
 

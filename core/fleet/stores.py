@@ -15,6 +15,7 @@ from sqlalchemy.engine import Row
 
 from core.audit.service import record
 from core.bootstrap import Services
+from core.db.enums import PlanChangeKind
 from core.db.rows import get_by_id
 from core.db.tables import devices, stores
 from core.errors import Conflict
@@ -104,8 +105,13 @@ async def update_store(
             after.operating_hours_json,
         ):
             # Schedules without a timezone of their own follow the store's.
-            notify_plan_inputs_changed(
-                uow, "store", [store_id], redis=services.redis, keys=services.keys
+            await notify_plan_inputs_changed(
+                uow,
+                PlanChangeKind.STORE,
+                [store_id],
+                redis=services.redis,
+                keys=services.keys,
+                clock=services.clock,
             )
         await uow.commit()
     return after

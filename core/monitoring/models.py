@@ -7,7 +7,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
-from core.db.enums import DeviceStatus, IncidentStatus, IncidentType, Severity
+from core.db.enums import DeviceStatus, IncidentStatus, IncidentType, Severity, SyncState
 
 
 @dataclass(frozen=True)
@@ -95,3 +95,6 @@ class FleetSummary:
     critical_incidents: int  # unresolved CRITICAL
     incidents_by_type: dict[IncidentType, int]
     incidents_by_severity: dict[Severity, int]
+    # Convergence of the active devices (decommissioned excluded), by sync state.
+    by_sync_state: dict[SyncState, int]
+    not_in_sync: int  # every state but IN_SYNC

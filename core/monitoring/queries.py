@@ -9,7 +9,7 @@ from typing import Any
 import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncConnection
 
-from core.db.enums import DeviceStatus, IncidentStatus, IncidentType, Severity
+from core.db.enums import DeviceStatus, IncidentStatus, IncidentType, Severity, SyncState
 from core.db.rows import get_by_id
 from core.db.tables import devices, incidents
 from core.errors import ValidationFailed
@@ -73,9 +73,9 @@ async def fleet_summary(
     store_id: uuid.UUID | None = None,
     group_id: uuid.UUID | None = None,
 ) -> FleetSummary:
-    """Device counts by status and unresolved incident counts, in ONE statement (one
-    snapshot), so the numbers always agree with each other. Scoped by the devices' current
-    store and group when given."""
+    """Device counts by status and sync state, and unresolved incident counts, in ONE
+    statement (one snapshot), so the numbers always agree with each other. Scoped by the
+    devices' current store and group when given."""
     scope: list[sa.ColumnElement[bool]] = []
     if store_id is not None:
         scope.append(devices.c.store_id == store_id)
@@ -85,12 +85,12 @@ async def fleet_summary(
         sa.select(
             sa.literal("device").label("kind"),
             devices.c.status.label("status"),
-            sa.null().label("type"),
+            devices.c.sync_state.label("type"),  # the device rows' second key
             sa.null().label("severity"),
             sa.func.count().label("n"),
         )
         .where(*scope)
-        .group_by(devices.c.status)
+        .group_by(devices.c.status, devices.c.sync_state)
     )
     incident_counts = (
         sa.select(
@@ -108,10 +108,13 @@ async def fleet_summary(
     by_status = {status: 0 for status in DeviceStatus}
     by_type = {kind: 0 for kind in IncidentType}
     by_severity = {severity: 0 for severity in Severity}
+    by_sync_state = {state: 0 for state in SyncState}
     unresolved = acknowledged = 0
     for row in rows:
         if row.kind == "device":
             by_status[DeviceStatus(row.status)] += row.n
+            if row.status != DeviceStatus.DECOMMISSIONED.value:
+                by_sync_state[SyncState(row.type)] += row.n
             continue
         unresolved += row.n
         by_type[IncidentType(row.type)] += row.n
@@ -129,4 +132,6 @@ async def fleet_summary(
         critical_incidents=by_severity[Severity.CRITICAL],
         incidents_by_type=by_type,
         incidents_by_severity=by_severity,
+        by_sync_state=by_sync_state,
+        not_in_sync=sum(n for state, n in by_sync_state.items() if state is not SyncState.IN_SYNC),
     )

@@ -4,8 +4,8 @@ change touches. The pure rules live in `core.scheduling`; this package is the da
 docs/plans.md describes delivery, workers and the console queries.
 """
 
+from core.db.enums import PlanChangeKind
 from core.plans.affected import (
-    ChangeKind,
     UnknownChangeKind,
     affected_devices,
     devices_needing_roll,
@@ -22,8 +22,8 @@ from core.plans.service import (
 
 __all__ = [
     "BATCH_SIZE",
-    "ChangeKind",
     "ComputedPlan",
+    "PlanChangeKind",
     "PlanComputer",
     "RegenerateReport",
     "StoredPlan",

@@ -14,13 +14,12 @@ from __future__ import annotations
 import uuid
 from collections.abc import Collection
 from datetime import datetime
-from enum import StrEnum
 from typing import Any
 
 import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncConnection
 
-from core.db.enums import DeviceStatus, TargetType
+from core.db.enums import DeviceStatus, PlanChangeKind, TargetType
 from core.db.tables import (
     content_versions,
     device_groups,
@@ -34,24 +33,13 @@ from core.plans.loader import any_of, native
 from core.scheduling import horizon_for
 
 
-class ChangeKind(StrEnum):
-    DEVICE = "device"  # store or group assignment
-    GROUP = "group"  # default playlist (and membership, announced as devices)
-    STORE = "store"  # timezone
-    SCHEDULE = "schedule"
-    PLAYLIST = "playlist"  # the playlist or its items
-    CONTENT = "content"  # a new version: playlists following the latest one
-    CONTENT_VERSION = "content_version"
-    CAMPAIGN = "campaign"  # dates (bounds) or attribution
-
-
 class UnknownChangeKind(ValueError):
     pass
 
 
-def parse_kind(kind: str) -> ChangeKind:
+def parse_kind(kind: str) -> PlanChangeKind:
     try:
-        return ChangeKind(kind)
+        return PlanChangeKind(kind)
     except ValueError:
         raise UnknownChangeKind(f"unknown plan-input change kind {kind!r}") from None
 
@@ -80,38 +68,38 @@ def _playlists_with_versions(ids: Collection[uuid.UUID]) -> sa.Select[Any]:
 
 
 def _schedule_and_playlist_filters(
-    kind: ChangeKind, ids: Collection[uuid.UUID]
+    kind: PlanChangeKind, ids: Collection[uuid.UUID]
 ) -> tuple[sa.ColumnElement[bool] | None, sa.ColumnElement[bool] | None]:
     """(which schedules, which group default playlists) a change of `kind` reaches."""
-    if kind is ChangeKind.SCHEDULE:
+    if kind is PlanChangeKind.SCHEDULE:
         return any_of(schedules.c.id, ids), None
-    if kind is ChangeKind.CAMPAIGN:
+    if kind is PlanChangeKind.CAMPAIGN:
         in_campaign = sa.select(playlists.c.id).where(any_of(playlists.c.campaign_id, ids))
         return (
             sa.or_(any_of(schedules.c.campaign_id, ids), schedules.c.playlist_id.in_(in_campaign)),
             device_groups.c.default_playlist_id.in_(in_campaign),
         )
-    if kind is ChangeKind.PLAYLIST:
+    if kind is PlanChangeKind.PLAYLIST:
         return (
             any_of(schedules.c.playlist_id, ids),
             any_of(device_groups.c.default_playlist_id, ids),
         )
-    if kind in (ChangeKind.CONTENT, ChangeKind.CONTENT_VERSION):
+    if kind in (PlanChangeKind.CONTENT, PlanChangeKind.CONTENT_VERSION):
         used = (
             _playlists_with_content(ids)
-            if kind is ChangeKind.CONTENT
+            if kind is PlanChangeKind.CONTENT
             else _playlists_with_versions(ids)
         )
         return schedules.c.playlist_id.in_(used), device_groups.c.default_playlist_id.in_(used)
     raise AssertionError(kind)
 
 
-def _device_filter(kind: ChangeKind, ids: Collection[uuid.UUID]) -> sa.ColumnElement[bool]:
-    if kind is ChangeKind.DEVICE:
+def _device_filter(kind: PlanChangeKind, ids: Collection[uuid.UUID]) -> sa.ColumnElement[bool]:
+    if kind is PlanChangeKind.DEVICE:
         return any_of(devices.c.id, ids)
-    if kind is ChangeKind.GROUP:
+    if kind is PlanChangeKind.GROUP:
         return any_of(devices.c.group_id, ids)
-    if kind is ChangeKind.STORE:
+    if kind is PlanChangeKind.STORE:
         return any_of(devices.c.store_id, ids)
     schedule_filter, default_filter = _schedule_and_playlist_filters(kind, ids)
     reached: list[sa.ColumnElement[bool]] = []

@@ -6,7 +6,9 @@ Regeneration works on batches of devices (BATCH_SIZE per transaction). Each batc
 3. upserts the whole batch with ONE statement, writing only rows whose plan changed, and
    records what each device may now report plays of (`core.proof_of_play.grants`, one
    statement more; nothing is written for a device whose plan items did not change);
-4. after COMMIT, writes every device's current ETag to Redis in one pipeline.
+4. after COMMIT, writes every device's current ETag to Redis in one pipeline, and points
+   the devices at their new plan for convergence (`core.devices.sync_state`, one statement:
+   a changed plan makes an in-sync device PENDING until it reports the new ETag).
 
 Why REPEATABLE READ: the four loader queries must see one snapshot (never new schedules with
 old playlists), and a batch that read its inputs before a newer batch committed a plan for
@@ -33,7 +35,8 @@ from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 from core.bootstrap import Services
 from core.db.tables import playout_plans
-from core.devices.heartbeat import plan_etag_key
+from core.devices.heartbeat import PLAN_ETAG_TTL_S, plan_etag_key
+from core.devices.sync_state import PLAN_CONTENT_KEYS_SQL, refresh_sync_states
 from core.errors import NotFound
 from core.plans.computer import ComputedPlan, PlanComputer, decode_plan, default_computer
 from core.plans.loader import load_plan_inputs, native
@@ -44,22 +47,24 @@ from core.scheduling.horizon import LOOKAHEAD
 log = structlog.get_logger(__name__)
 
 BATCH_SIZE = 1000
-# Every plan rolls at least daily, which rewrites the key; the TTL only bounds a stale key.
-ETAG_TTL_S = 2 * 24 * 3600
 MAX_ATTEMPTS = 5
 # serialization_failure, deadlock_detected, foreign_key_violation (device deleted meanwhile)
 _RETRYABLE_SQLSTATES = frozenset({"40001", "40P01", "23503"})
 
 _UPSERT = sa.text(
-    """
-WITH plans AS MATERIALIZED (
+    f"""
+WITH parsed AS MATERIALIZED (
     SELECT p.idx, p.inputs_hash, p.etag, CAST(p.body AS jsonb) AS plan_json
     FROM unnest(CAST(:hashes AS text[]), CAST(:etags AS text[]), CAST(:bodies AS text[]))
          WITH ORDINALITY AS p(inputs_hash, etag, body, idx)
+), plans AS MATERIALIZED (
+    SELECT parsed.*, {PLAN_CONTENT_KEYS_SQL.format(plan_json="parsed.plan_json")} AS versions
+    FROM parsed
 )
 INSERT INTO playout_plans AS pp
-    (device_id, inputs_hash, etag, plan_json, valid_from, valid_to, generated_at)
-SELECT t.device_id, plans.inputs_hash, plans.etag, plans.plan_json,
+    (device_id, inputs_hash, etag, plan_json, content_versions, valid_from, valid_to,
+     generated_at)
+SELECT t.device_id, plans.inputs_hash, plans.etag, plans.plan_json, plans.versions,
        :valid_from, :valid_to, :generated_at
 FROM unnest(CAST(:device_ids AS uuid[]), CAST(:plan_idx AS bigint[])) AS t(device_id, idx)
 JOIN plans ON plans.idx = t.idx
@@ -72,13 +77,14 @@ ON CONFLICT (device_id) DO UPDATE SET
     inputs_hash = EXCLUDED.inputs_hash,
     etag = EXCLUDED.etag,
     plan_json = EXCLUDED.plan_json,
+    content_versions = EXCLUDED.content_versions,
     valid_from = EXCLUDED.valid_from,
     valid_to = EXCLUDED.valid_to,
     generated_at = EXCLUDED.generated_at
 WHERE pp.etag IS DISTINCT FROM EXCLUDED.etag
    OR pp.inputs_hash IS DISTINCT FROM EXCLUDED.inputs_hash
 RETURNING pp.device_id
-"""
+"""  # noqa: S608 - composed from constants, never from input
 )
 
 # One command per distinct ETag instead of one SET per device: 1,000 SETs through a
@@ -192,7 +198,7 @@ async def publish_etags(services: Services, etags: dict[uuid.UUID, str]) -> None
         for etag, keys in by_etag.items():
             for start in range(0, len(keys), BATCH_SIZE):
                 chunk = keys[start : start + BATCH_SIZE]
-                pipe.eval(_SET_ETAGS, len(chunk), *chunk, etag, ETAG_TTL_S)
+                pipe.eval(_SET_ETAGS, len(chunk), *chunk, etag, PLAN_ETAG_TTL_S)
         await pipe.execute()
 
 
@@ -241,6 +247,7 @@ async def regenerate(
     for chunk in chunked(sorted(set(device_ids)), batch_size):
         assignments = await _regenerate_batch(services, chunk, computer, report)
         await publish_etags(services, {d: p.etag for d, p in assignments.items()})
+        await refresh_sync_states(services, list(assignments))
         report.plans.update(assignments)
     return report
 

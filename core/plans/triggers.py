@@ -1,24 +1,26 @@
-"""The seam between "plan inputs changed" (core) and the planning workers (Dramatiq).
+"""The seam between "a plan-input change committed" (core) and the planning workers (Dramatiq).
 
-Why a seam: `core` must not import Dramatiq, yet every programming and fleet change must end
-up as a durable task for the planning workers (a Redis pub/sub message is lost when nobody
-listens; a Dramatiq message waits in its queue). So the process entrypoint installs a sink
-(`workers.planning.install_plan_trigger()` enqueues the `plan_inputs_changed` actor), and
-`core.schedules.changes.notify_plan_inputs_changed` calls `plan_inputs_changed` after COMMIT.
+Why a seam: `core` must not import Dramatiq. The process entrypoint installs a sink
+(`workers.planning.install_plan_trigger()` enqueues the `apply_plan_change` actor), and
+`core.schedules.changes.notify_plan_inputs_changed` hands each recorded change to it after
+COMMIT.
 
-A process without a sink (a one-off script) only logs: the periodic horizon roll and
-on-demand generation at the edge still bound how stale a plan can get.
+The hand-off is only the fast path. The change itself is a row of the plan-change outbox
+(`core.plans.outbox`), written in the change's own transaction: when there is no sink (a
+one-off script), or the sink fails (Redis unreachable at that moment), or the message is lost
+later (Redis restarting empty), the relay hands the change on again, and the periodic
+reconciliation (`core.plans.reconcile`) catches whatever else slipped through.
 """
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable, Sequence
+from collections.abc import Awaitable, Callable
 
 import structlog
 
 log = structlog.get_logger(__name__)
 
-PlanChangeSink = Callable[[str, list[str]], Awaitable[None]]
+PlanChangeSink = Callable[[int], Awaitable[None]]
 
 _sink: PlanChangeSink | None = None
 
@@ -34,11 +36,19 @@ def current_sink() -> PlanChangeSink | None:
     return _sink
 
 
-async def plan_inputs_changed(kind: str, ids: Sequence[str]) -> None:
-    """Hand a committed change to the planners. Call only after COMMIT."""
-    if not ids:
-        return
+async def hand_off(change_id: int) -> None:
+    """Hand a committed change (an outbox id) to the planners. Call only after COMMIT.
+
+    Never raises for an unreachable queue: the change is durable already, and the outbox
+    relay hands it on once the queue is back."""
     if _sink is None:
-        log.warning("plan inputs changed but no planning trigger is installed", kind=kind)
+        log.info("plan change left to the outbox relay: no trigger here", change_id=change_id)
         return
-    await _sink(kind, sorted(set(ids)))
+    try:
+        await _sink(change_id)
+    except Exception as exc:  # durable in the outbox: the relay hands it on again
+        log.warning(
+            "plan change left to the outbox relay: hand-off failed",
+            change_id=change_id,
+            error=type(exc).__name__,
+        )

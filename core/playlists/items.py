@@ -18,6 +18,7 @@ from core.audit.service import record
 from core.bootstrap import Services
 from core.content.rules import MAX_DURATION_MS
 from core.content.validation import FieldErrors
+from core.db.enums import PlanChangeKind
 from core.db.rows import get_by_id
 from core.db.tables import content, content_versions, playlist_items
 from core.db.uow import UnitOfWork
@@ -96,9 +97,14 @@ async def _compact(conn: AsyncConnection, playlist_id: uuid.UUID) -> None:
     )
 
 
-def _changed(services: Services, uow: UnitOfWork, playlist_id: uuid.UUID) -> None:
-    notify_plan_inputs_changed(
-        uow, "playlist", [playlist_id], redis=services.redis, keys=services.keys
+async def _changed(services: Services, uow: UnitOfWork, playlist_id: uuid.UUID) -> None:
+    await notify_plan_inputs_changed(
+        uow,
+        PlanChangeKind.PLAYLIST,
+        [playlist_id],
+        redis=services.redis,
+        keys=services.keys,
+        clock=services.clock,
     )
 
 
@@ -164,7 +170,7 @@ async def add_item(
             target_id=playlist_id,
             after=dataclasses.asdict(item),
         )
-        _changed(services, uow, playlist_id)
+        await _changed(services, uow, playlist_id)
         await uow.commit()
     return item
 
@@ -198,7 +204,7 @@ async def remove_item(services: Services, actor: Actor, item_id: uuid.UUID) -> P
             target_id=item.playlist_id,
             before=dataclasses.asdict(item),
         )
-        _changed(services, uow, item.playlist_id)
+        await _changed(services, uow, item.playlist_id)
         await uow.commit()
     return item
 
@@ -230,7 +236,7 @@ async def _update_item(
             before=dataclasses.asdict(before),
             after=dataclasses.asdict(after),
         )
-        _changed(services, uow, after.playlist_id)
+        await _changed(services, uow, after.playlist_id)
         await uow.commit()
     return after
 
@@ -304,7 +310,7 @@ async def reorder_items(
             before={"item_ids": before},
             after={"item_ids": list(item_ids)},
         )
-        _changed(services, uow, playlist_id)
+        await _changed(services, uow, playlist_id)
         await uow.commit()
     return [PlaylistItem.from_row(row) for row in items]
 

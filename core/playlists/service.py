@@ -12,6 +12,7 @@ from core.audit.service import record
 from core.audit.writes import insert_audited, update_audited
 from core.bootstrap import Services
 from core.content.validation import FieldErrors, clean_name
+from core.db.enums import PlanChangeKind
 from core.db.rows import get_by_id
 from core.db.tables import campaigns, device_groups, playlists, schedules
 from core.errors import Conflict
@@ -87,8 +88,13 @@ async def _update(
             action=action,
         )
         if affects_plans:
-            notify_plan_inputs_changed(
-                uow, "playlist", [playlist_id], redis=services.redis, keys=services.keys
+            await notify_plan_inputs_changed(
+                uow,
+                PlanChangeKind.PLAYLIST,
+                [playlist_id],
+                redis=services.redis,
+                keys=services.keys,
+                clock=services.clock,
             )
         await uow.commit()
     return after

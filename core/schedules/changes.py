@@ -1,9 +1,10 @@
-"""The "plan inputs changed" hook every programming mutation calls.
+"""The "plan inputs changed" hook every programming and fleet mutation calls.
 
-Why after COMMIT: a planner woken before the change is durable would read the old rows and
-cache a stale plan. Why a Redis channel: the planning workers (issue 5) own the reaction;
-this side only announces what kind of thing changed and which ids, so the message stays
-valid however the planner decides to fan out.
+Why in the caller's transaction: the change is recorded in the plan-change outbox
+(`core.plans.outbox`) by the same COMMIT that makes it, so it can never be lost, whatever
+happens to Redis or the workers afterwards. Why the hand-off after COMMIT: a planner woken
+before the change is durable would read the old rows and cache a stale plan. The Redis
+channel only informs live listeners (the console, tests) of what kind of thing changed.
 """
 
 from __future__ import annotations
@@ -13,10 +14,16 @@ from collections.abc import Sequence
 
 import orjson
 import redis.asyncio as aioredis
+import structlog
 
+from core.clock import Clock
+from core.db.enums import PlanChangeKind
 from core.db.uow import UnitOfWork
-from core.plans.triggers import plan_inputs_changed
+from core.plans import outbox
+from core.plans.triggers import hand_off
 from core.redis_client import Keys
+
+log = structlog.get_logger(__name__)
 
 CHANNEL = "plan-inputs"
 
@@ -25,23 +32,27 @@ def plan_inputs_channel(keys: Keys) -> str:
     return keys.channel(CHANNEL)
 
 
-def notify_plan_inputs_changed(
+async def notify_plan_inputs_changed(
     uow: UnitOfWork,
-    kind: str,
+    kind: PlanChangeKind,
     ids: Sequence[uuid.UUID],
     *,
     redis: aioredis.Redis,
     keys: Keys,
-) -> None:
-    """Publish `{"kind", "ids"}` on the plan-inputs channel once `uow` has committed."""
-    id_strings = sorted({str(i) for i in ids})
-    message = orjson.dumps({"kind": kind, "ids": id_strings})
+    clock: Clock,
+) -> int | None:
+    """Record the change in `uow`'s transaction; once it commits, hand it to the planning
+    workers and publish `{"kind", "ids"}` on the plan-inputs channel. Returns
+    the outbox id (None when `ids` is empty: nothing changed)."""
+    if not ids:
+        return None
+    change_id = await outbox.record(uow.conn, kind, ids, clock.now())
+    message = orjson.dumps({"kind": kind.value, "ids": sorted({str(i) for i in ids})})
     channel = plan_inputs_channel(keys)
 
     async def publish() -> None:
-        # The durable hand-off first: a Dramatiq message waits for a worker, a pub/sub
-        # message reaches only whoever listens right now.
-        await plan_inputs_changed(kind, id_strings)
+        await hand_off(change_id)  # never raises: the outbox keeps the change
         await redis.publish(channel, message)
 
     uow.after_commit(publish)
+    return change_id

@@ -17,7 +17,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 from core.audit.service import record
 from core.audit.writes import insert_audited, update_audited
 from core.bootstrap import Services
-from core.db.enums import TargetType
+from core.db.enums import PlanChangeKind, TargetType
 from core.db.rows import get_by_id
 from core.db.tables import schedules
 from core.db.uow import UnitOfWork
@@ -27,16 +27,29 @@ from core.schedules.models import Schedule, ScheduleFilter, ScheduleInput
 from core.schedules.validation import check_references, validated_values
 
 
-def _announce(services: Services, uow: UnitOfWork, affected: Iterable[Schedule]) -> None:
-    by_kind: dict[str, set[uuid.UUID]] = {"schedule": set(), "device": set(), "group": set()}
+async def _announce(services: Services, uow: UnitOfWork, affected: Iterable[Schedule]) -> None:
+    by_kind: dict[PlanChangeKind, set[uuid.UUID]] = {
+        PlanChangeKind.SCHEDULE: set(),
+        PlanChangeKind.DEVICE: set(),
+        PlanChangeKind.GROUP: set(),
+    }
     for schedule in affected:
-        by_kind["schedule"].add(schedule.id)
-        target_kind = "device" if schedule.target_type is TargetType.DEVICE else "group"
+        by_kind[PlanChangeKind.SCHEDULE].add(schedule.id)
+        target_kind = (
+            PlanChangeKind.DEVICE
+            if schedule.target_type is TargetType.DEVICE
+            else PlanChangeKind.GROUP
+        )
         by_kind[target_kind].add(schedule.target_id)
     for kind, ids in by_kind.items():
         if ids:
-            notify_plan_inputs_changed(
-                uow, kind, sorted(ids), redis=services.redis, keys=services.keys
+            await notify_plan_inputs_changed(
+                uow,
+                kind,
+                sorted(ids),
+                redis=services.redis,
+                keys=services.keys,
+                clock=services.clock,
             )
 
 
@@ -60,7 +73,7 @@ async def create_schedule(services: Services, actor: Actor, data: ScheduleInput)
             build=Schedule.from_row,
             target_type="schedule",
         )
-        _announce(services, uow, [created])
+        await _announce(services, uow, [created])
         await uow.commit()
     return created
 
@@ -83,7 +96,7 @@ async def update_schedule(
             build=Schedule.from_row,
             target_type="schedule",
         )
-        _announce(services, uow, [before, after])
+        await _announce(services, uow, [before, after])
         await uow.commit()
     return after
 
@@ -105,7 +118,7 @@ async def set_schedule_enabled(
             after={"enabled": after.enabled},
         )
         if before.enabled != after.enabled:
-            _announce(services, uow, [after])
+            await _announce(services, uow, [after])
         await uow.commit()
     return after
 
@@ -123,7 +136,7 @@ async def delete_schedule(services: Services, actor: Actor, schedule_id: uuid.UU
             target_id=schedule_id,
             before=dataclasses.asdict(before),
         )
-        _announce(services, uow, [before])
+        await _announce(services, uow, [before])
         await uow.commit()
     return before
 

@@ -7,6 +7,7 @@ from datetime import datetime
 
 from pydantic import Field
 
+from core.devices.sync_state import MAX_CACHED_CONTENT, MAX_FAILED_CONTENT, MAX_FAILURE_TEXT
 from core.inputs import INT64_MAX
 from device_edge.schemas.common import DeviceInfo, ResponseModel
 from device_edge.validation import Instant, StrictModel
@@ -53,6 +54,32 @@ class Counters(StrictModel):
     )
 
 
+# A content version as a plan item names it (`content_id`, `version`); int32 like the column.
+MAX_VERSION = 2**31 - 1
+
+
+class CachedContentVersion(StrictModel):
+    """A content version stored on the player, complete and verified."""
+
+    content_id: uuid.UUID = Field(description="The plan item's `content_id`.")
+    version: int = Field(ge=1, le=MAX_VERSION, description="The plan item's `version`.")
+
+
+class FailedContentVersion(StrictModel):
+    """A content version the player could not download (or verify)."""
+
+    content_id: uuid.UUID = Field(description="The plan item's `content_id`.")
+    version: int = Field(ge=1, le=MAX_VERSION, description="The plan item's `version`.")
+    error: str = Field(
+        min_length=1,
+        max_length=MAX_FAILURE_TEXT,
+        description="Why, briefly (shown to operators), e.g. `HTTP 404` or `sha256 mismatch`.",
+    )
+    at: Instant | None = Field(
+        default=None, description="When the latest attempt failed (player clock)."
+    )
+
+
 class HeartbeatRequest(StrictModel):
     disk_used_bytes: int = Field(ge=0, le=MAX_BIGINT)
     counters: Counters
@@ -67,6 +94,28 @@ class HeartbeatRequest(StrictModel):
     )
     device_info: DeviceInfo | None = Field(
         default=None, description="Send at start-up or when it changes; omitted means unchanged."
+    )
+    cached_content_versions: list[CachedContentVersion] | None = Field(
+        default=None,
+        max_length=MAX_CACHED_CONTENT,
+        description=(
+            "Optional. The content versions the player holds, complete and verified: at "
+            "least those of the plan it runs (or is preparing). Replaces the previous "
+            "report; omitted or null means unchanged, so send it at start-up and whenever it "
+            "changes. With it the console sees which versions of the desired plan are still "
+            "missing (`DOWNLOADING` until none is); players that never send it are judged "
+            f"by `plan_etag` alone. At most {MAX_CACHED_CONTENT} entries."
+        ),
+    )
+    failed_content_versions: list[FailedContentVersion] | None = Field(
+        default=None,
+        max_length=MAX_FAILED_CONTENT,
+        description=(
+            "Optional. Content versions whose latest download failed. Replaces the previous "
+            "report; send `[]` once they have downloaded, omitted or null means unchanged. "
+            "A failed version that the desired plan needs makes the device `FAILED` in the "
+            f"console. At most {MAX_FAILED_CONTENT} entries."
+        ),
     )
 
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import strawberry
 
-from core.db.enums import DeviceStatus
+from core.db.enums import DeviceStatus, SyncState
 
 strawberry.enum(
     DeviceStatus,
@@ -13,4 +13,13 @@ strawberry.enum(
     "retired, tokens revoked.",
 )
 
-__all__ = ["DeviceStatus"]
+strawberry.enum(
+    SyncState,
+    name="SyncState",
+    description="How far a device is from its desired plan (docs/convergence.md). IN_SYNC: "
+    "runs it and holds all its content; PENDING: has not reported its ETag yet; "
+    "DOWNLOADING: runs it, some content not downloaded yet; FAILED: a download of content "
+    "it needs failed.",
+)
+
+__all__ = ["DeviceStatus", "SyncState"]

@@ -14,7 +14,7 @@ import strawberry
 from strawberry import UNSET
 
 from core.fleet.opening_hours import DAYS
-from graphql_api.fleet.enums import DeviceStatus
+from graphql_api.fleet.enums import DeviceStatus, SyncState
 from graphql_api.scalars import BigInt
 
 
@@ -144,6 +144,14 @@ class DeviceFilter:
     search: str | None = strawberry.field(default=None, description="Part of the name.")
     unassigned: bool | None = strawberry.field(
         default=None, description="true: missing a store or group; false: has both."
+    )
+    sync_state: list[SyncState] | None = strawberry.field(
+        default=None, description="Only devices in one of these sync states."
+    )
+    in_sync: bool | None = strawberry.field(
+        default=None,
+        description="false: devices not IN_SYNC (pending, downloading or failed); true: only "
+        "IN_SYNC ones.",
     )
 
 

@@ -148,6 +148,8 @@ class FleetQuery:
                 statuses=f.status,
                 search=f.search,
                 unassigned=f.unassigned,
+                sync_states=f.sync_state,
+                in_sync=f.in_sync,
             )
         )
         ordering = DEVICES_BY_NAME if order_by is DeviceOrder.NAME else DEVICES_BY_CREATED

@@ -14,12 +14,18 @@ from core.fleet.opening_hours import DAYS
 from core.fleet.policy import GroupPolicy
 from graphql_api.context import AppInfo
 from graphql_api.copying import copy_fields
-from graphql_api.fleet.enums import DeviceStatus
+from graphql_api.fleet.enums import DeviceStatus, SyncState
 from graphql_api.fleet.loaders import (
     DeviceCountByGroupIdLoader,
     DeviceCountByStoreIdLoader,
     GroupByIdLoader,
     StoreByIdLoader,
+)
+from graphql_api.fleet.sync import (
+    ContentVersionFailure,
+    ContentVersionRef,
+    failed_versions,
+    missing_versions,
 )
 from graphql_api.scalars import BigInt
 
@@ -148,7 +154,19 @@ class Device:
     now_playing: JSON | None
     last_error: str | None
     counters: JSON
-    reported_plan_etag: str | None
+    reported_plan_etag: str | None = strawberry.field(
+        description="ETag of the plan the player said it runs, at its latest heartbeat."
+    )
+    desired_plan_etag: str | None = strawberry.field(
+        description="ETag of the plan the device should run (its stored plan); null before "
+        "its first plan."
+    )
+    sync_state: SyncState = strawberry.field(
+        description="Desired plan versus what the player reports (docs/convergence.md)."
+    )
+    sync_state_since: datetime = strawberry.field(
+        description="When the device entered its current sync state."
+    )
     decommissioned_at: datetime | None
     created_at: datetime
     updated_at: datetime
@@ -159,6 +177,20 @@ class Device:
             return None
         row = await info.context.loaders.get(StoreByIdLoader).load(self.store_id)
         return Store.from_row(row) if row is not None else None
+
+    @strawberry.field(
+        description="Content versions of the desired plan the player has not reported as "
+        "downloaded; null when the player does not report its cache."
+    )
+    async def missing_content_versions(self, info: AppInfo) -> list[ContentVersionRef] | None:
+        return await missing_versions(info, self.id)
+
+    @strawberry.field(
+        description="Content versions the player reported it failed to download (its latest "
+        "report); those the desired plan needs make the device FAILED."
+    )
+    async def failed_content_versions(self, info: AppInfo) -> list[ContentVersionFailure]:
+        return await failed_versions(info, self.id)
 
     @strawberry.field
     async def group(self, info: AppInfo) -> DeviceGroup | None:
@@ -174,6 +206,7 @@ class Device:
             row,
             name=row.external_name,
             status=DeviceStatus(row.status),
+            sync_state=SyncState(row.sync_state),
             device_info=row.device_info_json,
             now_playing=row.now_playing_json,
             counters=row.counters_json,

@@ -7,10 +7,10 @@ field also needs read access. The per-connection subscription limit is Strawberr
 `max_subscriptions_per_connection`.
 
 What a change costs does not grow with the number of subscribers in a process:
-- `deviceStatusChanged` and `incidentEvents`: an event is parsed once, and the rows its
-  fields show (device, store, ...) are loaded through DataLoaders shared by every local
-  subscriber of that event (`Event.shared`): N consoles showing the same device cost one
-  query per event, not N;
+- `deviceStatusChanged`, `deviceSyncStateChanged` and `incidentEvents`: an event is parsed
+  once, and the rows its fields show (device, store, ...) are loaded through DataLoaders
+  shared by every local subscriber of that event (`Event.shared`): N consoles showing the
+  same device cost one query per event, not N;
 - `fleetSummary`: one producer per scope (storeId, groupId) and process
   (`core.shared_feeds`) recomputes the summary once per coalesced burst of changes and hands
   the result to every subscriber of that scope; a new subscriber gets the current one at
@@ -30,7 +30,16 @@ import strawberry
 from graphql import GraphQLError
 
 from core.bootstrap import Services
-from core.events_bus import DEVICE_STATUS, INCIDENTS, Event, EventBus, EventsLost, Subscription
+from core.devices.sync_events import parse_sync_event
+from core.events_bus import (
+    DEVICE_STATUS,
+    DEVICE_SYNC,
+    INCIDENTS,
+    Event,
+    EventBus,
+    EventsLost,
+    Subscription,
+)
 from core.monitoring.events import parse_incident_event, parse_status_event
 from core.shared_feeds import SharedFeeds
 from graphql_api.context import AppInfo, Loaders
@@ -38,6 +47,7 @@ from graphql_api.monitoring.enums import IncidentType
 from graphql_api.monitoring.schema import load_summary
 from graphql_api.monitoring.types import (
     DeviceStatusChange,
+    DeviceSyncStateChange,
     FleetSummary,
     Incident,
     IncidentEvent,
@@ -94,7 +104,7 @@ async def _summaries(services: Services, scope: SummaryScope) -> AsyncIterator[F
     """The summary for one scope now, then after each burst of changes that alters it."""
     store_id, group_id = scope
     bus = EventBus(services.redis, services.keys)
-    async with bus.subscribe(DEVICE_STATUS, INCIDENTS) as subscription:
+    async with bus.subscribe(DEVICE_STATUS, DEVICE_SYNC, INCIDENTS) as subscription:
         # Subscribed before the first read, so no change can slip in between.
         last = await load_summary(services, store_id, group_id)
         yield last
@@ -132,6 +142,32 @@ class MonitoringSubscription:
                     continue
                 _use_event_loaders(info, event)
                 yield DeviceStatusChange.from_core(change)
+
+    @strawberry.subscription(
+        permission_classes=[CanRead],
+        description="Devices entering another sync state (in sync, pending, downloading, "
+        "failed; docs/convergence.md), optionally only for one store, group and/or device.",
+    )
+    async def device_sync_state_changed(
+        self,
+        info: AppInfo,
+        store_id: uuid.UUID | None = None,
+        group_id: uuid.UUID | None = None,
+        device_id: uuid.UUID | None = None,
+    ) -> AsyncGenerator[DeviceSyncStateChange, None]:
+        async with _bus(info).subscribe(DEVICE_SYNC) as subscription:
+            async for event in _events(subscription):
+                change = event.shared("sync", partial(parse_sync_event, event.payload))
+                if change is None or change.sync_state == change.previous_sync_state:
+                    continue
+                if store_id is not None and change.store_id != store_id:
+                    continue
+                if group_id is not None and change.group_id != group_id:
+                    continue
+                if device_id is not None and change.device_id != device_id:
+                    continue
+                _use_event_loaders(info, event)
+                yield DeviceSyncStateChange.from_core(change)
 
     @strawberry.subscription(
         permission_classes=[CanRead],
@@ -196,4 +232,5 @@ def _counts(summary: FleetSummary) -> tuple[object, ...]:
         summary.critical_incidents,
         tuple((c.type, c.count) for c in summary.incidents_by_type),
         tuple((c.severity, c.count) for c in summary.incidents_by_severity),
+        tuple((c.sync_state, c.count) for c in summary.devices_by_sync_state),
     )

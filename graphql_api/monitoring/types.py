@@ -9,12 +9,13 @@ from typing import Any
 import strawberry
 from strawberry.scalars import JSON
 
+from core.devices.sync_events import SyncStateEvent
 from core.monitoring.models import FleetSummary as CoreFleetSummary
 from core.monitoring.models import Incident as CoreIncident
 from core.monitoring.models import StatusChange
 from graphql_api.context import AppInfo
 from graphql_api.copying import copy_fields
-from graphql_api.fleet.enums import DeviceStatus
+from graphql_api.fleet.enums import DeviceStatus, SyncState
 from graphql_api.fleet.loaders import DeviceByIdLoader, StoreByIdLoader
 from graphql_api.fleet.types import Device, Store
 from graphql_api.monitoring.enums import IncidentEventKind, IncidentStatus, IncidentType, Severity
@@ -102,6 +103,26 @@ class DeviceStatusChange:
         return copy_fields(cls, change)
 
 
+@strawberry.type(description="A device entered another sync state (docs/convergence.md).")
+class DeviceSyncStateChange:
+    device_id: uuid.UUID
+    store_id: uuid.UUID | None
+    group_id: uuid.UUID | None
+    sync_state: SyncState
+    previous_sync_state: SyncState | None
+    sync_state_since: datetime = strawberry.field(description="When it entered `syncState`.")
+    desired_plan_etag: str | None
+    reported_plan_etag: str | None
+
+    @strawberry.field
+    async def device(self, info: AppInfo) -> Device | None:
+        return await _device(info, self.device_id)
+
+    @classmethod
+    def from_core(cls, change: SyncStateEvent) -> DeviceSyncStateChange:
+        return copy_fields(cls, change, sync_state_since=change.since)
+
+
 @strawberry.type
 class IncidentTypeCount:
     type: IncidentType
@@ -114,8 +135,15 @@ class IncidentSeverityCount:
     count: int
 
 
+@strawberry.type
+class SyncStateCount:
+    sync_state: SyncState
+    count: int
+
+
 @strawberry.type(
-    description="Device counts by status and unresolved incident counts, from one snapshot."
+    description="Device counts by status and sync state, and unresolved incident counts, "
+    "from one snapshot."
 )
 class FleetSummary:
     devices_total: int = strawberry.field(description="Every device, decommissioned included.")
@@ -128,6 +156,13 @@ class FleetSummary:
     critical_incidents: int = strawberry.field(description="Unresolved and CRITICAL.")
     incidents_by_type: list[IncidentTypeCount]
     incidents_by_severity: list[IncidentSeverityCount]
+    devices_by_sync_state: list[SyncStateCount] = strawberry.field(
+        description="Convergence: active devices (decommissioned excluded) per sync state, "
+        "every state listed."
+    )
+    not_in_sync: int = strawberry.field(
+        description="Active devices PENDING, DOWNLOADING or FAILED."
+    )
     generated_at: datetime
 
     @classmethod
@@ -142,6 +177,10 @@ class FleetSummary:
             incidents_by_severity=[
                 IncidentSeverityCount(severity=severity, count=count)
                 for severity, count in summary.incidents_by_severity.items()
+            ],
+            devices_by_sync_state=[
+                SyncStateCount(sync_state=state, count=count)
+                for state, count in summary.by_sync_state.items()
             ],
             generated_at=generated_at,
         )

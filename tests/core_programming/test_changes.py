@@ -7,6 +7,7 @@ import uuid
 import pytest
 
 from core.bootstrap import Services
+from core.db.enums import PlanChangeKind
 from core.schedules.changes import notify_plan_inputs_changed, plan_inputs_channel
 from tests.core_programming.conftest import PlanInputsListener
 
@@ -16,8 +17,13 @@ async def test_published_after_commit_with_sorted_unique_ids(
 ) -> None:
     a, b = sorted([uuid.uuid4(), uuid.uuid4()], key=str)
     async with services.uow() as uow:
-        notify_plan_inputs_changed(
-            uow, "playlist", [b, a, b], redis=services.redis, keys=services.keys
+        await notify_plan_inputs_changed(
+            uow,
+            PlanChangeKind.PLAYLIST,
+            [b, a, b],
+            redis=services.redis,
+            keys=services.keys,
+            clock=services.clock,
         )
         assert await plan_inputs.drain(0.1) == []  # not before COMMIT
         await uow.commit()
@@ -33,12 +39,22 @@ async def test_nothing_published_on_rollback(
 ) -> None:
     with pytest.raises(RuntimeError):
         async with services.uow() as uow:
-            notify_plan_inputs_changed(
-                uow, "schedule", [uuid.uuid4()], redis=services.redis, keys=services.keys
+            await notify_plan_inputs_changed(
+                uow,
+                PlanChangeKind.SCHEDULE,
+                [uuid.uuid4()],
+                redis=services.redis,
+                keys=services.keys,
+                clock=services.clock,
             )
             raise RuntimeError("use case failed")
     async with services.uow() as uow:  # never committed
-        notify_plan_inputs_changed(
-            uow, "schedule", [uuid.uuid4()], redis=services.redis, keys=services.keys
+        await notify_plan_inputs_changed(
+            uow,
+            PlanChangeKind.SCHEDULE,
+            [uuid.uuid4()],
+            redis=services.redis,
+            keys=services.keys,
+            clock=services.clock,
         )
     assert await plan_inputs.drain() == []

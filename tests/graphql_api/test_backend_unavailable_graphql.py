@@ -5,7 +5,6 @@ After the backend returns, the next operation succeeds."""
 
 from __future__ import annotations
 
-import asyncio
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from typing import Any
@@ -13,7 +12,7 @@ from typing import Any
 import httpx
 
 from core.bootstrap import Services, build_services
-from core.config import Environment, Settings
+from core.config import Environment
 from core.db.enums import Role
 from graphql_api.app import create_app
 from tests.graphql_api.helpers import (
@@ -22,19 +21,14 @@ from tests.graphql_api.helpers import (
     create_user_and_token,
     gql,
 )
-from tests.outages import closed_port, frozen_proxy, services_without_redis
-
-GUARD_S = 10  # only a hang reaches it
-
-LOGIN_UNAVAILABLE = """
-mutation Login($email: String!, $password: String!) {
-  login(email: $email, password: $password) {
-    __typename
-    ... on Error { code message }
-    ... on UnavailableError { retryAfterSeconds }
-  }
-}
-"""
+from tests.outages import (
+    OutageProxy,
+    answered,
+    assert_unavailable_result,
+    closed_port,
+    login_outcome,
+    services_without_redis,
+)
 
 
 @asynccontextmanager
@@ -64,57 +58,27 @@ async def _services_without_postgres(services: Services) -> AsyncIterator[Servic
         await broken.close()
 
 
-async def _login(client: httpx.AsyncClient, email: str) -> dict[str, Any]:
-    async with asyncio.timeout(GUARD_S):
-        body = await gql(client, LOGIN_UNAVAILABLE, {"email": email, "password": TEST_PASSWORD})
-    assert not body.get("errors"), body
-    result: dict[str, Any] = body["data"]["login"]
-    return result
-
-
-def _assert_unavailable_result(result: dict[str, Any]) -> None:
-    assert result["__typename"] == "UnavailableError", result
-    assert result["code"] == "UNAVAILABLE"
-    assert result["retryAfterSeconds"] > 0
-
-
 async def test_login_with_postgres_unreachable_is_unavailable(services: Services) -> None:
     _, email = await create_user(services, role=Role.OPERATOR)
     async with _services_without_postgres(services) as broken, _api(broken) as client:
-        _assert_unavailable_result(await _login(client, email))
+        assert_unavailable_result(await login_outcome(client, email, TEST_PASSWORD))
 
 
 async def test_login_with_redis_unreachable_is_unavailable(services: Services) -> None:
     _, email = await create_user(services, role=Role.OPERATOR)
     async with services_without_redis(services) as broken, _api(broken) as client:
-        _assert_unavailable_result(await _login(client, email))
+        assert_unavailable_result(await login_outcome(client, email, TEST_PASSWORD))
 
 
 async def test_login_on_a_frozen_database_is_unavailable_then_succeeds(
-    services: Services, settings: Settings
+    services: Services, postgres_proxy: OutageProxy, outage_api: httpx.AsyncClient
 ) -> None:
     _, email = await create_user(services, role=Role.OPERATOR)
-    assert settings.database_url is not None
-    async with frozen_proxy(settings.database_url) as (proxy, url):
-        fast = settings.model_copy(
-            update={
-                "database_url": url,
-                "db_statement_timeout_ms": 1000,
-                "db_connect_timeout_s": 1.0,
-                "db_pool_timeout_s": 1.0,
-            }
-        )
-        proxied = build_services(fast, clock=services.clock)
-        try:
-            async with _api(proxied) as client:
-                assert (await _login(client, email))["__typename"] == "AuthPayload"
-                proxy.freeze()
-                _assert_unavailable_result(await _login(client, email))
-                proxy.resume()
-                assert (await _login(client, email))["__typename"] == "AuthPayload"
-        finally:
-            proxy.resume()
-            await proxied.close()
+    assert (await login_outcome(outage_api, email, TEST_PASSWORD))["__typename"] == "AuthPayload"
+    await postgres_proxy.freeze()
+    assert_unavailable_result(await login_outcome(outage_api, email, TEST_PASSWORD))
+    await postgres_proxy.restore()
+    assert (await login_outcome(outage_api, email, TEST_PASSWORD))["__typename"] == "AuthPayload"
 
 
 REFRESH = """
@@ -139,8 +103,7 @@ async def test_an_operation_without_the_type_in_its_union_has_a_top_level_unavai
     async with _services_without_postgres(services) as broken:
         for production in (False, True):
             async with _api(broken, production=production) as client:
-                async with asyncio.timeout(GUARD_S):
-                    body = await gql(client, REFRESH, {"token": "x" * 40})
+                body = await answered(gql(client, REFRESH, {"token": "x" * 40}))
             _assert_unavailable_error(body)
 
 
@@ -149,12 +112,13 @@ async def test_a_signed_in_request_with_postgres_unreachable_is_a_503(services: 
     operation, so a 503 + Retry-After with the same error shape."""
     user = await create_user_and_token(services, Role.ADMIN)
     async with _services_without_postgres(services) as broken, _api(broken) as client:
-        async with asyncio.timeout(GUARD_S):
-            response = await client.post(
+        response = await answered(
+            client.post(
                 "/graphql",
                 json={"query": "query Me { me { id } }"},
                 headers={"Authorization": f"Bearer {user.token}"},
             )
+        )
     assert response.status_code == 503, response.text
     assert int(response.headers["Retry-After"]) > 0
     _assert_unavailable_error(response.json())

@@ -26,7 +26,7 @@ from structlog.testing import capture_logs
 
 from core.clock import FrozenClock
 from tests.harness import ServiceURLs
-from tests.outages import switchable_proxy
+from tests.outages import outage_proxy
 from workers.actors import heartbeat_self_check
 from workers.monitoring import QUEUE, SWEEP_EVERY_S, sweep_devices
 from workers.scheduler import Scheduler, jobs, redis_client
@@ -129,9 +129,9 @@ async def test_the_scheduler_keeps_running_through_a_redis_outage_and_enqueues_a
     direct_redis: aioredis.Redis,
     make_scheduler: Callable[..., Scheduler],
 ) -> None:
-    async with switchable_proxy(service_urls.redis) as (proxy, url):
+    async with outage_proxy(service_urls.redis) as proxy:
         with capture_logs() as logs:
-            sched = make_scheduler(url)
+            sched = make_scheduler(proxy.url)
             async with asyncio.timeout(60), running(sched) as [loop]:
                 await until(lambda: sched.leading)
                 assert await sweeps_enqueued(direct_redis, redis_prefix) == 1

@@ -112,7 +112,7 @@ def trigger_to() -> Iterator[Any]:
     previous: list[Any] = []
 
     def install(actors: PlanningActors) -> None:
-        previous.append(install_sink(plan_trigger(actors.plan_inputs_changed)))
+        previous.append(install_sink(plan_trigger(actors.apply_plan_change)))
 
     yield install
     if previous:

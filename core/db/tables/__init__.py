@@ -3,6 +3,7 @@
 from core.db.tables.content import content, content_uploads, content_versions
 from core.db.tables.fleet import (
     device_claims,
+    device_content_reports,
     device_groups,
     device_refresh_tokens,
     device_status_transitions,
@@ -20,6 +21,7 @@ from core.db.tables.proof_of_play import (
 )
 from core.db.tables.scheduling import (
     campaigns,
+    plan_changes,
     playlist_items,
     playlists,
     playout_plans,
@@ -33,11 +35,13 @@ __all__ = [
     "content_uploads",
     "content_versions",
     "device_claims",
+    "device_content_reports",
     "device_groups",
     "device_refresh_tokens",
     "device_status_transitions",
     "devices",
     "incidents",
+    "plan_changes",
     "playlist_items",
     "playlists",
     "playout_plans",

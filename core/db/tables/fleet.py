@@ -3,9 +3,9 @@
 from __future__ import annotations
 
 import sqlalchemy as sa
-from sqlalchemy.dialects.postgresql import UUID
+from sqlalchemy.dialects.postgresql import JSONB, UUID
 
-from core.db.enums import ClaimFlow, ClaimStatus, DeviceStatus, values
+from core.db.enums import ClaimFlow, ClaimStatus, DeviceStatus, SyncState, values
 from core.db.metadata import created_at, jsonb, metadata, one_of, updated_at, uuid_pk
 
 stores = sa.Table(
@@ -68,15 +68,52 @@ devices = sa.Table(
     sa.Column("last_error", sa.Text),
     jsonb("counters_json"),
     sa.Column("reported_plan_etag", sa.Text),
+    # Convergence (core.devices.sync_state, docs/convergence.md). `desired_plan_etag` is the
+    # ETag of the stored plan the state was judged against, written after each plan commit.
+    # `reports_content`: the player has sent a content report (device_content_reports), so
+    # heartbeats of players that never do skip looking for one.
+    sa.Column("desired_plan_etag", sa.Text),
+    sa.Column("sync_state", sa.Text, nullable=False, server_default=SyncState.PENDING.value),
+    sa.Column(
+        "sync_state_since", sa.DateTime(timezone=True), nullable=False, server_default=sa.func.now()
+    ),
+    sa.Column("reports_content", sa.Boolean, nullable=False, server_default=sa.false()),
     created_at(),
     updated_at(),
     one_of("status", values(DeviceStatus), "status"),
+    one_of("sync_state", values(SyncState), "sync_state"),
     sa.CheckConstraint("disk_used_bytes IS NULL OR disk_used_bytes >= 0", name="disk_non_negative"),
     sa.CheckConstraint("token_epoch >= 0", name="token_epoch_non_negative"),
     sa.Index(None, "store_id"),
     sa.Index(None, "group_id"),
     sa.Index(None, "status"),
     sa.Index(None, "last_seen_at"),
+    # Only devices out of sync: in steady state almost none, so heartbeats of in-sync
+    # devices never write to it, and the "not in sync" list stays an index scan.
+    sa.Index(
+        "ix_devices_not_in_sync",
+        "sync_state",
+        postgresql_where=sa.text(f"sync_state <> '{SyncState.IN_SYNC.value}'"),
+    ),
+)
+
+# The content a player last reported (heartbeat `cached_content_versions` and
+# `failed_content_versions`), apart from `devices`: a report may hold hundreds of entries,
+# and device rows are read by every console list and copied into every device audit entry.
+# Objects keyed by "<content_id>:<version>" (core.devices.sync_state.content_key), so `?&`
+# and `?|` find a plan's keys by binary search; NULL: that part was never reported.
+device_content_reports = sa.Table(
+    "device_content_reports",
+    metadata,
+    sa.Column(
+        "device_id",
+        UUID(as_uuid=True),
+        sa.ForeignKey("devices.id", ondelete="CASCADE"),
+        primary_key=True,
+    ),
+    sa.Column("cached_content", JSONB),  # {key: true}
+    sa.Column("failed_content", JSONB),  # {key: {"error": ..., "at": ...}}
+    sa.Column("updated_at", sa.DateTime(timezone=True), nullable=False),  # last change
 )
 
 device_status_transitions = sa.Table(

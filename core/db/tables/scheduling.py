@@ -5,7 +5,7 @@ from __future__ import annotations
 import sqlalchemy as sa
 from sqlalchemy.dialects.postgresql import JSONB, UUID
 
-from core.db.enums import TargetType, values
+from core.db.enums import PlanChangeKind, TargetType, values
 from core.db.metadata import created_at, jsonb, metadata, one_of, updated_at, uuid_pk
 
 campaigns = sa.Table(
@@ -119,6 +119,11 @@ playout_plans = sa.Table(
     sa.Column("inputs_hash", sa.Text, nullable=False),
     sa.Column("etag", sa.Text, nullable=False),
     sa.Column("plan_json", JSONB, nullable=False),
+    # The plan's content versions as sorted "<content_id>:<version>" keys, derived from
+    # plan_json in the upsert: what a device must hold to be in sync (core.devices.sync_state).
+    sa.Column(
+        "content_versions", sa.ARRAY(sa.Text), nullable=False, server_default=sa.text("'{}'")
+    ),
     sa.Column("valid_from", sa.DateTime(timezone=True), nullable=False),
     sa.Column("valid_to", sa.DateTime(timezone=True), nullable=False),
     sa.Column("generated_at", sa.DateTime(timezone=True), nullable=False),
@@ -126,4 +131,24 @@ playout_plans = sa.Table(
     sa.UniqueConstraint("device_id"),
     sa.Index(None, "valid_to"),
     sa.Index(None, "inputs_hash"),
+)
+
+# The plan-change outbox: written in the transaction of the change itself, so a change is
+# never lost with Redis (core.plans.outbox). `batches_done` holds the numbers of the
+# regeneration batches of the current dispatch that finished (an array, so a batch
+# delivered twice is counted once); the change is done when all `batches_total` are.
+plan_changes = sa.Table(
+    "plan_changes",
+    metadata,
+    sa.Column("id", sa.BigInteger, sa.Identity(), primary_key=True),
+    sa.Column("kind", sa.Text, nullable=False),
+    sa.Column("target_ids", sa.ARRAY(UUID(as_uuid=True)), nullable=False),
+    sa.Column("created_at", sa.DateTime(timezone=True), nullable=False),
+    sa.Column("dispatched_at", sa.DateTime(timezone=True)),
+    sa.Column("dispatches", sa.Integer, nullable=False, server_default="0"),
+    sa.Column("batches_total", sa.Integer),
+    sa.Column("batches_done", sa.ARRAY(sa.Integer), nullable=False, server_default=sa.text("'{}'")),
+    sa.Column("done_at", sa.DateTime(timezone=True)),
+    one_of("kind", values(PlanChangeKind), "kind"),
+    sa.Index("ix_plan_changes_pending", "created_at", postgresql_where=sa.text("done_at IS NULL")),
 )
