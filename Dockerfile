@@ -12,16 +12,28 @@ RUN groupadd --system signage \
 
 WORKDIR /app
 
+# Dependencies first, from the runtime lock: the exact versions CI tested, every file checked
+# against its hash. This layer is rebuilt only when requirements/runtime.txt changes (`make
+# lock`, see "Dependencies" in README.md); the image carries no dev tools.
+COPY requirements/runtime.txt ./requirements/runtime.txt
+RUN pip install --require-hashes -r requirements/runtime.txt
+
 # Source and migrations live together in /app: `signage migrate` finds alembic.ini and
-# migrations/ next to the `core` package, so the package is installed in editable mode.
+# migrations/ next to the `core` package, so the project is installed in editable mode.
+# One COPY per package of pyproject.toml's [tool.setuptools.packages.find] include
+# (tests/stack/test_image_contents.py keeps the two lists equal).
 COPY pyproject.toml README.md alembic.ini ./
 COPY core ./core
 COPY http_common ./http_common
 COPY graphql_api ./graphql_api
 COPY device_edge ./device_edge
 COPY workers ./workers
+COPY queueing ./queueing
+COPY ops ./ops
+COPY simulator ./simulator
+COPY faults ./faults
 COPY migrations ./migrations
-RUN pip install -e . \
+RUN pip install --no-deps -e . \
     && mkdir -p /app/data \
     && chown signage:signage /app/data
 

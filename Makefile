@@ -4,19 +4,27 @@
 PYTHON ?= python3
 VENV ?= .venv
 BIN := $(VENV)/bin
-# Touched after a successful install: the venv is reinstalled only when pyproject.toml changes.
+# Touched after a successful install: the venv is reinstalled only when the lock changes.
 STAMP := $(VENV)/.installed-stamp
+# Exact versions with hashes, resolved from pyproject.toml by `make lock`: LOCK for the venv
+# (runtime + dev + embedded), RUNTIME_LOCK for the Docker image (same pins, runtime only).
+LOCK := requirements/lock.txt
+RUNTIME_LOCK := requirements/runtime.txt
+LOCK_ARGS ?=
+UV_COMPILE = $(BIN)/uv pip compile pyproject.toml --universal --python-version 3.11 \
+	--generate-hashes --custom-compile-command "make lock" --quiet $(LOCK_ARGS)
 PYTEST_ARGS ?=
 BENCH_ARGS ?=
 FAULTS_ARGS ?=
 
 .DEFAULT_GOAL := help
-.PHONY: help venv run test lint fmt schema schema-check bench faults clean-venv
+.PHONY: help venv lock run test lint fmt schema schema-check bench faults clean-venv
 
 help:
 	@echo "make run           start the whole stack (embedded PostgreSQL/Redis unless DATABASE_URL/REDIS_URL are set)"
 	@echo "make test          run the test suite (PYTEST_ARGS='-k name -x' to narrow it)"
-	@echo "make lint          ruff check, ruff format --check, mypy --strict core"
+	@echo "make lint          ruff check, ruff format --check, mypy --strict on every package, lint-imports"
+	@echo "make lock          re-resolve requirements/*.txt after editing pyproject.toml (LOCK_ARGS=--upgrade)"
 	@echo "make fmt           format and auto-fix with ruff"
 	@echo "make schema        regenerate schema.graphql from the code"
 	@echo "make schema-check  fail if schema.graphql differs from the code"
@@ -29,9 +37,16 @@ $(BIN)/python:
 	@$(PYTHON) -c 'import sys; sys.exit(0 if sys.version_info >= (3, 11) else "alive-signage needs Python >= 3.11, found " + sys.version.split()[0])'
 	$(PYTHON) -m venv $(VENV)
 
-$(STAMP): pyproject.toml | $(BIN)/python
-	$(BIN)/python -m pip install -e '.[dev,embedded]'
+$(STAMP): pyproject.toml $(LOCK) | $(BIN)/python
+	$(BIN)/python -m pip install --require-hashes -r $(LOCK)
+	$(BIN)/python -m pip install --no-deps -e .
 	@touch $@
+
+# Keeps every existing pin that still fits pyproject.toml. LOCK_ARGS=--upgrade moves all pins
+# to the newest allowed releases, LOCK_ARGS='--upgrade-package starlette' only one.
+lock: venv
+	$(UV_COMPILE) --extra dev --extra embedded -o $(LOCK)
+	$(UV_COMPILE) --constraint $(LOCK) -o $(RUNTIME_LOCK)
 
 run: venv
 	$(BIN)/signage up
@@ -42,7 +57,8 @@ test: venv
 lint: venv
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
-	$(BIN)/mypy --strict core
+	$(BIN)/mypy --strict
+	$(BIN)/lint-imports
 
 fmt: venv
 	$(BIN)/ruff format .

@@ -36,7 +36,7 @@ import subprocess
 import sys
 import time
 import uuid
-from datetime import date, timedelta
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -213,7 +213,7 @@ def metrics(case_rows: list[dict[str, Any]], export: ExportFigures) -> list[dict
 
 
 async def run(args: argparse.Namespace, conn: asyncpg.Connection, url: str, name: str) -> None:
-    first_day = date.today() - timedelta(days=args.days)
+    first_day = datetime.now(UTC).date() - timedelta(days=args.days)
     started = time.perf_counter()
     aggregate_rows = await seed(conn, args, first_day)
     print(

@@ -138,7 +138,7 @@ def main() -> int:
     try:
         with log_path.open("wb") as log:
             stack = subprocess.Popen(
-                [sys.executable, "-m", "core.cli.main", "up"],
+                [sys.executable, "-m", "ops.cli.main", "up"],
                 cwd=ROOT,
                 env=env,
                 stdout=log,

@@ -133,7 +133,7 @@ class Settings(BaseSettings):
         default=10_000, alias="POP_DEVICE_EVENTS_PER_MINUTE", ge=1000
     )
     max_request_bytes: int = Field(default=1024 * 1024, alias="MAX_REQUEST_BYTES", gt=0)
-    # Both HTTP servers (core.cli.processes -> uvicorn, http_common.server): the request head
+    # Both HTTP servers (ops.cli.processes -> uvicorn, http_common.server): the request head
     # (request line and headers) in bytes, how long a client may take to send a request (head,
     # then body), how long an idle keep-alive connection stays open, and how many connections
     # and requests one server process serves at once before answering 503.

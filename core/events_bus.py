@@ -45,18 +45,16 @@ import redis.asyncio as aioredis
 import structlog
 from redis.exceptions import RedisError
 
-from core.devices.status_events import CHANNEL_NAME as STATUS_CHANNEL_NAME
-from core.devices.sync_events import CHANNEL_NAME as SYNC_CHANNEL_NAME
+# The channel names are the kernel's (publishers import them without importing this hub).
+from core.kernel.channels import DEVICE_STATUS as DEVICE_STATUS
+from core.kernel.channels import DEVICE_SYNC as DEVICE_SYNC
+from core.kernel.channels import INCIDENTS as INCIDENTS
+from core.kernel.channels import SESSIONS as SESSIONS
 from core.redis_client import Keys, publish_all
 
 log = structlog.get_logger(__name__)
 
 T = TypeVar("T")
-
-DEVICE_STATUS = STATUS_CHANNEL_NAME  # published by core.devices.status_events
-DEVICE_SYNC = SYNC_CHANNEL_NAME  # published by core.devices.sync_events
-INCIDENTS = "incidents"
-SESSIONS = "sessions"
 
 DEFAULT_QUEUE_SIZE = 1000
 _RECONNECT_DELAY_S = 0.5

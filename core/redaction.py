@@ -16,7 +16,7 @@ import re
 from collections.abc import Mapping
 from typing import Any
 
-from core.pairing.codes import ALPHABET
+from core.kernel.claim_codes import ALPHABET
 
 REDACTED = "[redacted]"
 

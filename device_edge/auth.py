@@ -21,6 +21,7 @@ from core.devices.token_epoch import REVOKED
 from core.errors import Unauthenticated
 from core.security.tokens import InvalidToken, TokenKind
 from device_edge.context import EdgeContext, edge_context
+from http_common.bearer import bearer_token
 
 AUTH_ERROR_CODES = ("missing_token", "invalid_token", "token_expired", "token_revoked")
 
@@ -52,14 +53,11 @@ def _optional_uuid(value: object) -> uuid.UUID | None:
         raise InvalidToken("invalid token claims") from exc
 
 
-def bearer_token(header: str | None) -> str:
-    """The token of an `Authorization: Bearer <token>` header value."""
-    if not header:
+def required_bearer_token(header: str | None) -> str:
+    """The token of an `Authorization: Bearer <token>` header value; devices must send one."""
+    token = bearer_token(header)
+    if token is None:
         raise MissingToken("send the device token as `Authorization: Bearer <token>`")
-    scheme, _, token = header.partition(" ")
-    token = token.strip()
-    if scheme.lower() != "bearer" or not token:
-        raise InvalidToken("the Authorization header must be `Bearer <token>`")
     return token
 
 
@@ -80,7 +78,7 @@ async def authenticate_header(
     context: EdgeContext, authorization: str | None, *, check_epoch: bool = True
 ) -> DeviceIdentity:
     """`authenticate_device` for a raw Authorization header value (no Request needed)."""
-    verified = context.tokens.verify(bearer_token(authorization), TokenKind.DEVICE_ACCESS)
+    verified = context.tokens.verify(required_bearer_token(authorization), TokenKind.DEVICE_ACCESS)
     device_id = _optional_uuid(verified.subject)
     epoch = verified.claims.get(EPOCH_CLAIM)
     if device_id is None or isinstance(epoch, bool) or not isinstance(epoch, int):

@@ -1,4 +1,4 @@
-"""One JSON error shape for every 4xx and 5xx on the edge.
+"""One JSON error shape for every 4xx and 5xx on the edge (`http_common.error_envelope`):
 
     {"error": {"code": "<machine-readable>", "message": "<for people>", "details": {...}?}}
 
@@ -12,8 +12,8 @@ pool exhausted or down, Redis unreachable) is not the player's fault and not a b
 
 from __future__ import annotations
 
-from collections.abc import Mapping
-from typing import Any
+import time
+from collections.abc import Callable
 
 import structlog
 from starlette.exceptions import HTTPException
@@ -26,7 +26,7 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 from core.backends import RETRY_AFTER_S as _RETRY_AFTER_S
 from core.backends import backend_unavailable as _backend_unavailable
 from core.errors import DomainError, RateLimited, Unauthenticated
-from device_edge.responses import ORJSONResponse
+from http_common.error_envelope import domain_error_response, error_response
 
 log = structlog.get_logger(__name__)
 
@@ -49,19 +49,6 @@ HTTP_CODES: dict[int, str] = {
 RETRY_AFTER_S = _RETRY_AFTER_S
 
 
-def error_response(
-    status_code: int,
-    code: str,
-    message: str,
-    details: Mapping[str, Any] | None = None,
-    headers: Mapping[str, str] | None = None,
-) -> ORJSONResponse:
-    body: dict[str, Any] = {"code": code, "message": message}
-    if details:
-        body["details"] = dict(details)
-    return ORJSONResponse({"error": body}, status_code=status_code, headers=headers)
-
-
 async def domain_error_handler(request: Request, exc: Exception) -> Response:
     assert isinstance(exc, DomainError)
     headers: dict[str, str] = {}
@@ -70,9 +57,6 @@ async def domain_error_handler(request: Request, exc: Exception) -> Response:
     if isinstance(exc, Unauthenticated):
         # RFC 6750 §3: say which scheme is expected, and why the token was refused.
         headers["WWW-Authenticate"] = f'Bearer realm="device", error="{exc.code}"'
-    details = dict(exc.details)
-    if exc.field and "field" not in details:
-        details["field"] = exc.field
     # Expected (a bad token, a missing permission, a rate limit, invalid input): one line,
     # never a traceback.
     log.info(
@@ -82,7 +66,7 @@ async def domain_error_handler(request: Request, exc: Exception) -> Response:
         method=request.method,
         path=request.url.path,
     )
-    return error_response(exc.status_hint, exc.code, exc.message, details, headers)
+    return domain_error_response(exc, headers)
 
 
 async def http_error_handler(request: Request, exc: Exception) -> Response:
@@ -97,6 +81,33 @@ async def http_error_handler(request: Request, exc: Exception) -> Response:
 EXCEPTION_HANDLERS = {DomainError: domain_error_handler, HTTPException: http_error_handler}
 
 
+class OutageLog:
+    """A backend outage is expected, not a bug of the request that met it: the first 503 of
+    an outage is logged with its cause (the traceback says which backend and why), then at
+    most one line per `every_s` per process, counting the 503s answered meanwhile. A 40 s
+    database freeze used to write a traceback for each of its thousand 503s."""
+
+    def __init__(self, every_s: float = 10.0, clock: Callable[[], float] = time.monotonic) -> None:
+        self._every_s = every_s
+        self._clock = clock
+        self._last_logged: float | None = None
+        self._suppressed = 0
+
+    def record(self, path: object, method: object) -> None:
+        """Call from the `except` block that caught the outage."""
+        now = self._clock()
+        if self._last_logged is not None and now - self._last_logged < self._every_s:
+            self._suppressed += 1
+            return
+        log.exception(
+            "backend unavailable",
+            path=path,
+            method=method,
+            answered_503_since_last_line=self._suppressed,
+        )
+        self._last_logged, self._suppressed = now, 0
+
+
 class CatchAllMiddleware:
     """The last line: any exception nobody handled becomes a bare 500 in the JSON shape.
 
@@ -106,6 +117,7 @@ class CatchAllMiddleware:
 
     def __init__(self, app: ASGIApp) -> None:
         self.app = app
+        self._outage_log = OutageLog()  # one per app: an outage of one app is its own
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
@@ -125,8 +137,10 @@ class CatchAllMiddleware:
             return  # nobody is left to answer
         except Exception as exc:
             unavailable = _backend_unavailable(exc)
-            event = "backend unavailable" if unavailable else "unhandled error"
-            log.exception(event, path=scope.get("path"), method=scope.get("method"))
+            if not unavailable:
+                log.exception("unhandled error", path=scope.get("path"), method=scope.get("method"))
+            else:
+                self._outage_log.record(scope.get("path"), scope.get("method"))
             if started:
                 raise
             if unavailable:

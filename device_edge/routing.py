@@ -18,7 +18,8 @@ from starlette.responses import Response
 from starlette.routing import BaseRoute, Route
 from starlette.types import Receive, Scope, Send
 
-from device_edge.limits import DEFAULT_BODY_LIMIT, limited_receive
+from device_edge.limits import DEFAULT_BODY_LIMIT
+from http_common.body_limit import limited_receive
 
 Endpoint = Callable[[Request], Awaitable[Response]]
 

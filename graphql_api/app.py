@@ -32,7 +32,7 @@ from http_common.lifespan import services_lifespan
 from http_common.process import process_settings
 from http_common.security_headers import SecuredStarlette, security_headers
 from http_common.storage_routes import upload_routes
-from workers.planning import install_plan_trigger
+from queueing.plan_changes import install_plan_change_sink
 
 MAX_SUBSCRIPTIONS_PER_CONNECTION = 20
 log = structlog.get_logger(__name__)
@@ -118,7 +118,8 @@ def _cors(settings: Settings) -> list[Middleware]:
 def create_app(settings: Settings | None = None, services: Services | None = None) -> Starlette:
     # No arguments: uvicorn's factory call, so this app owns the process (its logging too).
     settings = settings or (services.settings if services else process_settings())
-    install_plan_trigger()  # programming and fleet mutations enqueue plan regeneration
+    # Programming and fleet mutations enqueue plan regeneration (broker built on first use).
+    install_plan_change_sink(settings)
     graphql_app = ConsoleGraphQL(
         build_schema(production=not settings.is_dev),
         graphql_ide="graphiql" if settings.is_dev else None,

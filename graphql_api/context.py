@@ -22,7 +22,7 @@ from core.bootstrap import Services
 from core.errors import Unauthenticated
 from core.identity.actor import Actor
 from core.identity.sessions import AuthenticatedSession, authenticate_session
-from core.security.tokens import InvalidToken
+from http_common.bearer import bearer_token
 
 LoaderT = TypeVar("LoaderT")
 
@@ -96,16 +96,6 @@ class Context:
 
 
 AppInfo = Info[Context, None]
-
-
-def bearer_token(value: str | None) -> str | None:
-    """The token of an `Authorization: Bearer <token>` value (scheme case-insensitive)."""
-    if not value:
-        return None
-    scheme, _, token = value.strip().partition(" ")
-    if scheme.lower() != "bearer" or not token.strip():
-        raise InvalidToken("Authorization must be `Bearer <token>`")
-    return token.strip()
 
 
 def client_ip(connection: HTTPConnection) -> str | None:

@@ -32,6 +32,7 @@ from __future__ import annotations
 import re
 from collections.abc import Iterator
 from enum import Enum
+from typing import Any
 
 import strawberry
 from graphql import GraphQLError
@@ -58,6 +59,9 @@ from graphql_api.error_log import log_backend_unavailable
 
 @strawberry.enum(description="Machine-readable reason of an error; stable across releases.")
 class ErrorCode(Enum):
+    """Mirrors `core.errors.ErrorCode` (same names), plus the codes only this API raises
+    (`GRAPHQL_ONLY_CODES`); tests/graphql_api/test_error_codes.py keeps the two in step."""
+
     # generic input validation
     INVALID = "INVALID"
     REQUIRED = "REQUIRED"
@@ -67,9 +71,15 @@ class ErrorCode(Enum):
     OUT_OF_RANGE = "OUT_OF_RANGE"
     INVALID_FORMAT = "INVALID_FORMAT"
     INVALID_CHOICE = "INVALID_CHOICE"
+    INVALID_TYPE = "INVALID_TYPE"
+    UNKNOWN_FIELD = "UNKNOWN_FIELD"
+    NOT_ALLOWED = "NOT_ALLOWED"
     INVALID_TIMEZONE = "INVALID_TIMEZONE"
     INVALID_TIME = "INVALID_TIME"
+    INVALID_DATE = "INVALID_DATE"
+    INVALID_UUID = "INVALID_UUID"
     INVALID_DATE_RANGE = "INVALID_DATE_RANGE"
+    RANGE_ORDER = "RANGE_ORDER"
     OVERLAP = "OVERLAP"
     DUPLICATE = "DUPLICATE"
     IMMUTABLE = "IMMUTABLE"
@@ -83,11 +93,29 @@ class ErrorCode(Enum):
     NOT_FOUND = "NOT_FOUND"
     CONFLICT = "CONFLICT"
     IN_USE = "IN_USE"
+    PLAYLIST_IN_USE = "PLAYLIST_IN_USE"
+    NOT_IN_PLAYLIST = "NOT_IN_PLAYLIST"
+    MISSING_ITEMS = "MISSING_ITEMS"
+    VERSION_MISMATCH = "VERSION_MISMATCH"
+    DUPLICATE_VERSION = "DUPLICATE_VERSION"
+    DECOMMISSIONED = "DECOMMISSIONED"
+    DEVICE_NOT_ACTIVE = "DEVICE_NOT_ACTIVE"
+    # pairing: console claims, and the device flow (RFC 8628 names)
+    CLAIM_USED = "CLAIM_USED"
+    EXPIRED = "EXPIRED"
+    DENIED = "DENIED"
+    NOT_PENDING = "NOT_PENDING"
+    AUTHORIZATION_PENDING = "AUTHORIZATION_PENDING"
+    SLOW_DOWN = "SLOW_DOWN"
+    ACCESS_DENIED = "ACCESS_DENIED"
+    EXPIRED_TOKEN = "EXPIRED_TOKEN"  # noqa: S105 - error codes, not secrets
+    INVALID_GRANT = "INVALID_GRANT"
     # authentication and authorization
     UNAUTHENTICATED = "UNAUTHENTICATED"
     INVALID_TOKEN = "INVALID_TOKEN"  # noqa: S105 - error codes, not secrets
     TOKEN_EXPIRED = "TOKEN_EXPIRED"  # noqa: S105
     TOKEN_REUSED = "TOKEN_REUSED"  # noqa: S105
+    TOKEN_REVOKED = "TOKEN_REVOKED"  # noqa: S105
     INVALID_CREDENTIALS = "INVALID_CREDENTIALS"
     FORBIDDEN = "FORBIDDEN"
     RATE_LIMITED = "RATE_LIMITED"
@@ -96,6 +124,9 @@ class ErrorCode(Enum):
     # uploads
     PAYLOAD_TOO_LARGE = "PAYLOAD_TOO_LARGE"
     INTEGRITY_MISMATCH = "INTEGRITY_MISMATCH"
+    UPLOAD_NOT_RECEIVED = "UPLOAD_NOT_RECEIVED"
+    UPLOAD_SIGNATURE_INVALID = "UPLOAD_SIGNATURE_INVALID"
+    UPLOAD_URL_EXPIRED = "UPLOAD_URL_EXPIRED"
     # anything unexpected (masked in production)
     INTERNAL_ERROR = "INTERNAL_ERROR"
 
@@ -108,6 +139,16 @@ class ErrorCode(Enum):
                 return member
         return default or cls.INVALID
 
+
+# Raised by this API itself (paging, cursors, masking), never by core.
+GRAPHQL_ONLY_CODES: frozenset[ErrorCode] = frozenset(
+    {
+        ErrorCode.IMMUTABLE,
+        ErrorCode.PAGE_SIZE_EXCEEDED,
+        ErrorCode.INVALID_CURSOR,
+        ErrorCode.INTERNAL_ERROR,
+    }
+)
 
 # core.inputs problem codes that an existing, more general code already says.
 _ALIASES: dict[str, ErrorCode] = {
@@ -322,7 +363,7 @@ class BackendUnavailableHandler:
 
 # Passed to strawberry.Schema(exception_handlers=...): used only where the error type is a
 # member of the field's return union, so queries still get top-level errors.
-EXCEPTION_HANDLERS: tuple[DomainErrorHandler, ...] = (
+EXCEPTION_HANDLERS: tuple[strawberry.ExceptionHandler[Any], ...] = (
     DomainErrorHandler(ValidationFailed, ValidationError),
     DomainErrorHandler(NotFound, NotFoundError),
     DomainErrorHandler(Conflict, ConflictError),

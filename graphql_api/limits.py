@@ -7,13 +7,13 @@ from __future__ import annotations
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from graphql_api.refusals import request_error_body
-
-
-class _TooLarge(Exception):
-    pass
+from http_common.body_limit import BodyTooLarge, limited_receive
 
 
 class BodyLimit:
+    """ASGI middleware applying `http_common.body_limit` and answering 413 in the GraphQL
+    request-error shape."""
+
     def __init__(self, app: ASGIApp, max_bytes: int) -> None:
         self.app = app
         self.max_bytes = max_bytes
@@ -22,21 +22,12 @@ class BodyLimit:
         if scope["type"] != "http":
             await self.app(scope, receive, send)
             return
-        for name, value in scope.get("headers", ()):
-            if name == b"content-length" and value.isdigit() and int(value) > self.max_bytes:
-                await self._refuse(send)
-                return
-        received = 0
+        try:
+            receive_limited = limited_receive(scope, receive, self.max_bytes)
+        except BodyTooLarge:
+            await self._refuse(send)
+            return
         started = False
-
-        async def limited_receive() -> Message:
-            nonlocal received
-            message = await receive()
-            if message["type"] == "http.request":
-                received += len(message.get("body", b""))
-                if received > self.max_bytes:
-                    raise _TooLarge
-            return message
 
         async def tracking_send(message: Message) -> None:
             nonlocal started
@@ -45,8 +36,8 @@ class BodyLimit:
             await send(message)
 
         try:
-            await self.app(scope, limited_receive, tracking_send)
-        except _TooLarge:
+            await self.app(scope, receive_limited, tracking_send)
+        except BodyTooLarge:
             if started:
                 raise
             await self._refuse(send)

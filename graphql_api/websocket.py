@@ -66,9 +66,10 @@ from core.config import Settings
 from core.errors import BackendUnavailable, Unauthenticated
 from core.events_bus import SESSIONS, EventBus, EventsLost, Subscription
 from core.identity.sessions import AuthenticatedSession, supersedes
-from graphql_api.context import Context, bearer_token
+from graphql_api.context import Context
 from graphql_api.error_log import log_backend_unavailable
 from graphql_api.errors import as_domain_error, top_level_code
+from http_common.bearer import bearer_token
 
 log = structlog.get_logger(__name__)
 

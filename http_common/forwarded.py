@@ -11,7 +11,7 @@ apps:
 The rewriting is uvicorn's own ProxyHeadersMiddleware, given exactly the trusted set; it
 sets `scope["client"]` (and the scheme from X-Forwarded-Proto) for HTTP and websockets
 alike, so `request.client` is right everywhere. The servers started by `signage` run with
-`--no-proxy-headers` (core.cli.processes): uvicorn would otherwise apply its default trust
+`--no-proxy-headers` (ops.cli.processes): uvicorn would otherwise apply its default trust
 (127.0.0.1) before the app, whatever TRUSTED_PROXIES says.
 """
 

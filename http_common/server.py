@@ -16,7 +16,7 @@ httptools and adds:
   large by design and only need to keep moving: for them the body deadline restarts with
   every chunk.
 
-`core.cli.processes` selects it with `--http http_common.server:LimitedHttpToolsProtocol`.
+`ops.cli.processes` selects it with `--http http_common.server:LimitedHttpToolsProtocol`.
 """
 
 from __future__ import annotations

@@ -27,20 +27,13 @@ from core.errors import DomainError, NotFound, PayloadTooLarge
 from core.storage.local import LocalStorage
 from core.storage.serving import served_headers
 from core.storage.signing import UploadSigner
+from http_common.error_envelope import domain_error_response, error_response
 
 UPLOAD_PATH = "/v1/admin/uploads/{key:path}"
 CONTENT_PATH = "/v1/device/content/{key:path}"
 UNKNOWN_MEDIA_TYPE = "application/octet-stream"
 # Media may be embedded by a browser-based player on another origin (<img>, <video>).
 CONTENT_CORP = {"Cross-Origin-Resource-Policy": "cross-origin"}
-
-
-def _error(status: int, code: str, message: str) -> JSONResponse:
-    return JSONResponse({"error": {"code": code, "message": message}}, status_code=status)
-
-
-def _domain_error(exc: DomainError) -> JSONResponse:
-    return _error(exc.status_hint, exc.code, exc.message)
 
 
 def upload_routes(storage: LocalStorage, clock: Clock) -> list[Route]:
@@ -50,11 +43,11 @@ def upload_routes(storage: LocalStorage, clock: Clock) -> list[Route]:
             signed = UploadSigner.parse(key, dict(request.query_params))
             storage.signer.check(signed, now=clock.now())
         except DomainError as exc:
-            return _domain_error(exc)
+            return domain_error_response(exc)
 
         declared = request.headers.get("content-length")
         if declared is not None and declared.isdigit() and int(declared) > signed.size:
-            return _error(
+            return error_response(
                 413, PayloadTooLarge.code, f"body exceeds the signed size of {signed.size} bytes"
             )
         try:
@@ -67,9 +60,9 @@ def upload_routes(storage: LocalStorage, clock: Clock) -> list[Route]:
                 max_bytes=signed.size,
             )
         except ClientDisconnect:
-            return _error(400, "client_disconnected", "the client disconnected mid-upload")
+            return error_response(400, "client_disconnected", "the client disconnected mid-upload")
         except DomainError as exc:  # 413 too large, 422 integrity_mismatch / validation_error
-            return _domain_error(exc)
+            return domain_error_response(exc)
         return JSONResponse(
             {"key": stored.key, "size": stored.size, "sha256": stored.sha256}, status_code=201
         )
@@ -86,7 +79,7 @@ def content_routes(storage: LocalStorage) -> list[Route]:
         except (DomainError, OSError):
             stat = None
         if stat is None or not S_ISREG(stat.st_mode):
-            return _error(404, NotFound.code, f"no content under {key!r}")
+            return error_response(404, NotFound.code, f"no content under {key!r}")
         media_type = mimetypes.guess_type(path.name)[0] or UNKNOWN_MEDIA_TYPE
         return FileResponse(
             path,

@@ -132,6 +132,24 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--result-json", default=None, metavar="PATH", help="also write the summary as JSON"
     )
+    parser.add_argument(
+        "--acked-log",
+        default=None,
+        metavar="PATH",
+        help="append every proof-of-play event id the edge acknowledged, one per line",
+    )
+    parser.add_argument(
+        "--timeline",
+        default=None,
+        metavar="PATH",
+        help="write the requests per second and outcome as JSON at the end",
+    )
+    parser.add_argument(
+        "--backoff-max",
+        type=_positive_float,
+        default=30.0,
+        help="longest wait between a player's retries, s (default 30)",
+    )
 
 
 def config_from_args(args: argparse.Namespace) -> SimulationConfig:
@@ -156,10 +174,13 @@ def config_from_args(args: argparse.Namespace) -> SimulationConfig:
         timezone=args.timezone,
         progress_interval_s=args.progress_interval,
         quiet=args.quiet,
+        acked_log=args.acked_log,
+        backoff_max_s=args.backoff_max,
     )
 
 
 def run(args: argparse.Namespace) -> int:
+    from simulator.records import write_timeline
     from simulator.runner import simulate
 
     if isinstance(sys.stdout, io.TextIOWrapper):
@@ -171,6 +192,8 @@ def run(args: argparse.Namespace) -> int:
         return 130
     if args.result_json:
         Path(args.result_json).write_text(json.dumps(result.as_dict(), indent=2))
+    if args.timeline:
+        write_timeline(result.stats, args.timeline)
     return result.exit_code
 
 

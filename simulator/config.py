@@ -63,6 +63,8 @@ class SimulationConfig:
     name: str | None = None
     timezone: str = "UTC"
     quiet: bool = False
+    # Append every acknowledged proof-of-play event id here (`simulator.records.AckedLog`).
+    acked_log: str | None = None
 
     @property
     def effective_ramp_s(self) -> float:

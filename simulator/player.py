@@ -24,6 +24,7 @@ import orjson
 from simulator.config import SimulationConfig
 from simulator.device import DeviceSession, PlayerFailed, RetryLater
 from simulator.playback import Cursor, Plan, PlanItem
+from simulator.records import AckedLog
 from simulator.stats import FleetStats
 from simulator.transport import Unreachable
 from simulator.uploader import EventUploader
@@ -54,13 +55,14 @@ class Player:
         config: SimulationConfig,
         rng: random.Random,
         stopping: asyncio.Event,
+        acked_log: AckedLog | None = None,
     ) -> None:
         self.index = index
         self.session = session
         self._stats = stats
         self._config = config
         self._rng = rng
-        self.uploader = EventUploader(session, stats, config, rng)
+        self.uploader = EventUploader(session, stats, config, rng, acked_log)
         self.plan: Plan | None = None
         self._plan_wanted = asyncio.Event()
         self._have_plan = asyncio.Event()

@@ -24,6 +24,7 @@ from simulator.console import ConsoleClient, ConsoleError
 from simulator.device import DeviceSession, PlayerFailed
 from simulator.fleet_setup import FleetPlacement, create_claims, prepare_placement
 from simulator.player import Player
+from simulator.records import AckedLog
 from simulator.report import (
     TotalsCheck,
     print_check,
@@ -122,6 +123,7 @@ class Simulation:
         self.players: list[Player] = []
         self.lag = LoopLag()
         self.http: FleetHttp | None = None
+        self.acked_log: AckedLog | None = None
         self._cpu_started = time.process_time()
         self._wall_started = time.monotonic()
 
@@ -138,7 +140,9 @@ class Simulation:
                     self.stats.fail(f"player {index}: {exc}")
                     return
             self.stats.players_paired += 1
-            self.players.append(Player(index, session, self.stats, self.config, rng, self.stopping))
+            self.players.append(
+                Player(index, session, self.stats, self.config, rng, self.stopping, self.acked_log)
+            )
 
         started = time.monotonic()
         task = asyncio.gather(*(pair_one(i, code) for i, code in enumerate(codes)))
@@ -222,6 +226,8 @@ class Simulation:
     async def run(self) -> RunResult:
         config, result = self.config, RunResult(self.stats)
         name = config.name or run_name()
+        if config.acked_log:
+            self.acked_log = AckedLog(config.acked_log)
         lag_task = asyncio.create_task(self.lag.run())
         try:
             async with FleetHttp(
@@ -274,6 +280,8 @@ class Simulation:
         finally:
             lag_task.cancel()
             result.players = self.players
+            if self.acked_log is not None:
+                self.acked_log.close()
         self.summarize(result)
         return result
 

@@ -9,6 +9,7 @@ percentiles are exact rather than estimated from buckets.
 from __future__ import annotations
 
 import math
+import time
 from array import array
 from collections import Counter
 from dataclasses import dataclass, field
@@ -104,6 +105,8 @@ class FleetStats:
     anomalies: int = 0  # answers that contradict the contract (each one fails the run)
     anomaly_samples: list[str] = field(default_factory=list)
     error_samples: list[str] = field(default_factory=list)  # the first failed requests
+    # Outcomes per wall-clock second (unix time): lines errors up with outside events.
+    timeline: dict[int, Counter[int | str]] = field(default_factory=dict)
 
     def endpoint(self, name: str) -> EndpointStats:
         stats = self.endpoints.get(name)
@@ -113,6 +116,11 @@ class FleetStats:
 
     def record(self, name: str, outcome: int | str, latency_s: float) -> None:
         self.endpoint(name).record(outcome, latency_s)
+        second = int(time.time())
+        outcomes = self.timeline.get(second)
+        if outcomes is None:
+            outcomes = self.timeline[second] = Counter()
+        outcomes[outcome] += 1
 
     def fail(self, message: str) -> None:
         self.players_failed += 1

@@ -20,6 +20,7 @@ import orjson
 
 from simulator.config import SimulationConfig
 from simulator.device import DeviceSession, PlayerFailed, RetryLater, retry_after
+from simulator.records import AckedLog
 from simulator.stats import FleetStats
 from simulator.transport import Unreachable
 
@@ -35,11 +36,13 @@ class EventUploader:
         stats: FleetStats,
         config: SimulationConfig,
         rng: random.Random,
+        acked_log: AckedLog | None = None,
     ) -> None:
         self._session = session
         self._stats = stats
         self._config = config
         self._rng = rng
+        self._acked_log = acked_log
         self._batch_max = max(1, min(config.upload_batch_max, MAX_BATCH))
         self.buffer: list[dict[str, Any]] = []
         self._wake = asyncio.Event()
@@ -138,6 +141,10 @@ class EventUploader:
             )
         for error in answer.get("errors", [])[:3]:
             self._stats.anomaly(f"event rejected: {error.get('code')}: {error.get('message')}")
+        if self._acked_log is not None:
+            self._acked_log.record(
+                str(event["event_id"]) for index, event in enumerate(batch) if index not in rejected
+            )
         for index, event in enumerate(batch):
             if index in rejected:
                 continue

@@ -57,7 +57,7 @@ def discover() -> ServiceURLs:
         if _port_open("127.0.0.1", 5432):
             pg = "postgresql://postgres@127.0.0.1:5432/postgres"
         else:
-            from core.embedded import start_embedded_postgres
+            from ops.embedded import start_embedded_postgres
 
             pg, stop = start_embedded_postgres(data_dir)
             stoppers.append(stop)
@@ -65,7 +65,7 @@ def discover() -> ServiceURLs:
         if _port_open("127.0.0.1", 6379):
             rd = "redis://127.0.0.1:6379/0"
         else:
-            from core.embedded import start_embedded_redis
+            from ops.embedded import start_embedded_redis
 
             rd, stop = start_embedded_redis(data_dir)
             stoppers.append(stop)

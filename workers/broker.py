@@ -1,8 +1,9 @@
 """The Dramatiq broker, configured once before any actor module is imported.
 
 Import `workers.broker` first (the actor modules do). Under tests, `SIGNAGE_BROKER=stub`
-selects a StubBroker; otherwise a RedisBroker is built from REDIS_URL, namespaced by the
-Redis key prefix so deployments sharing a Redis don't steal each other's messages.
+selects a StubBroker; otherwise the RedisBroker of `queueing.broker` is built from REDIS_URL,
+namespaced by the Redis key prefix so deployments sharing a Redis don't steal each other's
+messages. Processes that only send (the API) use `queueing` and never import this module.
 
 Every wait on Redis is bounded by REDIS_TIMEOUT_S (connecting, and each reply), so a frozen
 Redis turns an enqueue (the scheduler's, an edge's) into a TimeoutError instead of a hang.
@@ -18,21 +19,15 @@ It also stops when its leader dies (`workers.leader_watch.DieWithLeader`).
 
 from __future__ import annotations
 
-import os
-
 import dramatiq
-import redis
 from dramatiq.brokers.redis import RedisBroker
 from dramatiq.brokers.stub import StubBroker
 from dramatiq.middleware import AsyncIO
-from redis.backoff import NoBackoff
-from redis.retry import Retry
 
+import queueing.broker
 from core.config import Settings, get_settings
 from core.logging import configure_logging
 from workers.leader_watch import DieWithLeader
-
-HEALTH_CHECK_INTERVAL_S = 30  # PING a connection idle this long before reusing it
 
 
 class ProcessLogging(dramatiq.Middleware):
@@ -46,23 +41,9 @@ class ProcessLogging(dramatiq.Middleware):
 
 
 def redis_broker(settings: Settings) -> RedisBroker:
-    """The RedisBroker for these settings, every Redis wait bounded by REDIS_TIMEOUT_S.
-
-    The pool is built here: given a `url`, RedisBroker builds its own pool from the URL alone
-    and drops every other connection parameter."""
-    if not settings.redis_url:
-        raise RuntimeError("REDIS_URL is not set: the worker needs Redis")
-    pool = redis.ConnectionPool.from_url(
-        settings.redis_url,
-        socket_connect_timeout=settings.redis_timeout_s,
-        socket_timeout=settings.redis_timeout_s,
-        health_check_interval=HEALTH_CHECK_INTERVAL_S,
-        retry=Retry(NoBackoff(), 0),
-    )
-    broker = RedisBroker(
-        client=redis.Redis.from_pool(pool),  # owns the pool: close() disconnects it
-        namespace=settings.redis_key_prefix + "dramatiq",
-    )
+    """The shared RedisBroker (`queueing.broker`: bounded Redis waits, namespaced by the key
+    prefix) with the worker processes' middleware."""
+    broker = queueing.broker.redis_broker(settings)
     broker.add_middleware(ProcessLogging())
     broker.add_middleware(DieWithLeader())
     return broker
@@ -70,7 +51,7 @@ def redis_broker(settings: Settings) -> RedisBroker:
 
 def make_broker() -> dramatiq.Broker:
     broker: dramatiq.Broker
-    if os.environ.get("SIGNAGE_BROKER") == "stub":
+    if queueing.broker.uses_stub_broker():
         broker = StubBroker()
         broker.emit_after("process_boot")
     else:

@@ -19,8 +19,8 @@ import sqlalchemy as sa
 
 from core.db.enums import ActorType
 from core.db.tables import audit_log, users
-from core.fleet.validation import FieldErrors
-from core.identity.actor import Actor, Permission
+from core.kernel.actor import Actor, Permission
+from core.validation import FieldErrors
 
 RESTRICTED_ACTION_PREFIXES = ("user.", "auth.")
 

@@ -14,7 +14,7 @@ from sqlalchemy import insert
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from core.db.tables import audit_log
-from core.identity.actor import Actor
+from core.kernel.actor import Actor
 
 
 def to_jsonable(value: Any) -> Any:

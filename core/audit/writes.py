@@ -19,7 +19,7 @@ from sqlalchemy.engine import Row
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from core.audit.service import record
-from core.identity.actor import Actor
+from core.kernel.actor import Actor
 
 
 class AuditedModel(Protocol):

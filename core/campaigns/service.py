@@ -14,13 +14,13 @@ from core.audit.service import record
 from core.audit.writes import insert_audited, update_audited
 from core.bootstrap import Services
 from core.campaigns.models import Campaign, CampaignFilter, CampaignInput
-from core.content.validation import FieldErrors, clean_name, escape_like
 from core.db.enums import PlanChangeKind
 from core.db.rows import get_by_id
 from core.db.tables import campaigns, playlists, schedules
 from core.db.uow import UnitOfWork
 from core.identity.actor import Actor, Permission
-from core.schedules.changes import notify_plan_inputs_changed
+from core.plans.changes import notify_plan_inputs_changed
+from core.validation import FieldErrors, clean_name, contains_pattern
 
 MAX_CAMPAIGN_DAYS = 3660  # ten years: anything longer is a typo in the year
 
@@ -152,7 +152,7 @@ def campaigns_query(flt: CampaignFilter) -> sa.Select[Any]:
     """Campaigns matching `flt` with their `sort_name`, unordered: the caller pages it."""
     query = sa.select(campaigns, CAMPAIGN_SORT_NAME)
     if flt.search and flt.search.strip():
-        pattern = f"%{escape_like(flt.search.strip())}%"
+        pattern = contains_pattern(flt.search)
         query = query.where(
             sa.or_(
                 campaigns.c.name.ilike(pattern, escape="\\"),

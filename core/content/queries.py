@@ -12,9 +12,9 @@ from sqlalchemy.dialects.postgresql import distinct_on
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from core.content.models import Content, ContentFilter, ContentVersion
-from core.content.validation import escape_like
 from core.db.rows import get_by_id
 from core.db.tables import content, content_versions
+from core.validation import contains_pattern
 
 
 async def get_content(conn: AsyncConnection, content_id: uuid.UUID) -> Content:
@@ -33,7 +33,7 @@ def content_query(flt: ContentFilter) -> sa.Select[Any]:
     if flt.tag:
         query = query.where(content.c.tags.contains([flt.tag.strip().lower()]))
     if flt.search and flt.search.strip():
-        pattern = f"%{escape_like(flt.search.strip())}%"
+        pattern = contains_pattern(flt.search)
         query = query.where(content.c.name.ilike(pattern, escape="\\"))
     return query
 

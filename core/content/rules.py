@@ -10,8 +10,8 @@ from __future__ import annotations
 
 import re
 
-from core.content.validation import FieldErrors
 from core.db.enums import ContentType
+from core.validation import FieldErrors
 
 MIB = 1024 * 1024
 MAX_BYTES: dict[ContentType, int] = {

@@ -8,11 +8,12 @@ from collections.abc import Sequence
 from core.audit.writes import insert_audited, update_audited
 from core.bootstrap import Services
 from core.content.models import Content
-from core.content.validation import FieldErrors, clean_name, clean_tags
+from core.content.validation import clean_tags
 from core.db.enums import ContentType
 from core.db.rows import get_by_id
 from core.db.tables import content
 from core.identity.actor import Actor, Permission
+from core.validation import FieldErrors, clean_name
 
 
 def _parse_type(errors: FieldErrors, raw: str) -> ContentType | None:

@@ -23,13 +23,13 @@ from core.audit.service import record
 from core.bootstrap import Services
 from core.content.models import ContentUpload, ContentVersion, UploadTicket
 from core.content.rules import check_bytes, check_duration, check_mime, check_sha256
-from core.content.validation import FieldErrors
 from core.db.enums import ContentType, PlanChangeKind, UploadStatus
 from core.db.tables import content, content_uploads, content_versions
 from core.errors import Conflict, NotFound
 from core.identity.actor import Actor, Permission
-from core.schedules.changes import notify_plan_inputs_changed
+from core.plans.changes import notify_plan_inputs_changed
 from core.storage import content_object_key
+from core.validation import FieldErrors
 
 
 class UploadNotReceived(Conflict):

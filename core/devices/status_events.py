@@ -16,9 +16,10 @@ from typing import Any
 import orjson
 import redis.asyncio as aioredis
 
+from core.kernel.channels import DEVICE_STATUS
 from core.redis_client import Keys, publish_all
 
-CHANNEL_NAME = "device-status"
+CHANNEL_NAME = DEVICE_STATUS
 
 
 def status_channel(keys: Keys) -> str:

@@ -19,9 +19,10 @@ import redis.asyncio as aioredis
 import structlog
 
 from core.db.enums import SyncState
+from core.kernel.channels import DEVICE_SYNC
 from core.redis_client import Keys, publish_all
 
-CHANNEL_NAME = "device-sync"
+CHANNEL_NAME = DEVICE_SYNC
 
 log = structlog.get_logger(__name__)
 

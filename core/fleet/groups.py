@@ -22,9 +22,9 @@ from core.db.rows import get_by_id
 from core.db.tables import device_groups, devices, playlists, schedules
 from core.errors import Conflict
 from core.fleet.policy import GroupPolicy, validate_policy
-from core.fleet.validation import FieldErrors, clean_text
 from core.identity.actor import Actor, Permission
-from core.schedules.changes import notify_plan_inputs_changed
+from core.plans.changes import notify_plan_inputs_changed
+from core.validation import FieldErrors, clean_text
 
 GROUP_FIELDS = frozenset(
     {

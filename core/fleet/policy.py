@@ -13,7 +13,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from core.fleet.validation import FieldErrors
+from core.validation import FieldErrors
 
 DEFAULT_HEARTBEAT_INTERVAL_S = 60
 OFFLINE_THRESHOLD_FACTOR = 3

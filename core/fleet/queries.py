@@ -11,7 +11,7 @@ import sqlalchemy as sa
 
 from core.db.enums import DeviceStatus, SyncState
 from core.db.tables import device_groups, devices, stores
-from core.fleet.validation import contains_pattern
+from core.validation import contains_pattern
 
 # Sort key of devices by name: unnamed devices last, case-insensitive.
 DEVICE_SORT_NAME = sa.func.coalesce(sa.func.lower(devices.c.external_name), "\uffff").label(

@@ -20,10 +20,10 @@ from core.db.rows import get_by_id
 from core.db.tables import devices, stores
 from core.errors import Conflict
 from core.fleet.opening_hours import validate_opening_hours
-from core.fleet.timezones import validate_timezone
-from core.fleet.validation import FieldErrors, clean_text
 from core.identity.actor import Actor, Permission
-from core.schedules.changes import notify_plan_inputs_changed
+from core.plans.changes import notify_plan_inputs_changed
+from core.timezones import check_timezone
+from core.validation import FieldErrors, clean_text
 
 STORE_FIELDS = frozenset({"name", "city", "area", "address", "timezone", "opening_hours"})
 
@@ -48,7 +48,7 @@ def validate_store(values: Mapping[str, Any], *, partial: bool) -> dict[str, Any
             errors, "address", values.get("address"), required=False, max_length=500, multiline=True
         )
     if given("timezone"):
-        columns["timezone"] = validate_timezone(values.get("timezone"), errors)
+        columns["timezone"] = check_timezone(values.get("timezone"), errors)
     if given("opening_hours"):
         columns["operating_hours_json"] = validate_opening_hours(
             values.get("opening_hours"), errors

@@ -10,11 +10,14 @@ from __future__ import annotations
 import asyncio
 import re
 import uuid
+from dataclasses import dataclass
+from datetime import datetime
 from typing import Any
 
 import sqlalchemy as sa
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.engine import Row
+from sqlalchemy.ext.asyncio import AsyncConnection
 
 from core.audit.service import record
 from core.bootstrap import Services
@@ -22,7 +25,6 @@ from core.db.enums import Role
 from core.db.rows import get_by_id
 from core.db.tables import users
 from core.errors import Conflict
-from core.fleet.validation import FieldErrors, contains_pattern
 from core.identity.actor import Actor, Permission
 from core.identity.passwords import MIN_PASSWORD_LENGTH, hash_password
 from core.identity.sessions import (
@@ -30,6 +32,7 @@ from core.identity.sessions import (
     normalize_email,
     revoke_all_refresh_tokens,
 )
+from core.validation import FieldErrors, contains_pattern
 
 MAX_PASSWORD_LENGTH = 1024
 EMAIL_PATTERN = re.compile(r"^[^@\s]+@[^@\s]+\.[^@\s]+$")
@@ -59,35 +62,79 @@ def validate_new_user(email: str, password: str) -> str:
     return email
 
 
+@dataclass(frozen=True)
+class NewUser:
+    """A validated account ready to insert: normalized email and argon2 hash."""
+
+    email: str
+    password_hash: str
+
+
+async def prepare_new_user(email: str, password: str) -> NewUser:
+    """Validate (ValidationFailed) and hash, off the event loop: argon2 takes a while."""
+    email = validate_new_user(email, password)
+    return NewUser(email, await asyncio.to_thread(hash_password, password))
+
+
+async def insert_user(
+    conn: AsyncConnection,
+    actor: Actor,
+    new_user: NewUser,
+    *,
+    role: Role,
+    now: datetime,
+    details: dict[str, Any] | None = None,
+) -> Row[Any] | None:
+    """Insert and audit in the caller's transaction; None if the email is taken.
+
+    Every way in creates accounts here: the API (`create_user`), `signage create-admin` and
+    the demo seed, so all of them apply the same validation, normalization and audit."""
+    row = (
+        await conn.execute(
+            pg_insert(users)
+            .values(
+                email=new_user.email,
+                password_hash=new_user.password_hash,
+                role=role.value,
+                created_at=now,
+                updated_at=now,
+            )
+            .on_conflict_do_nothing(index_elements=[users.c.email])
+            .returning(*PUBLIC_COLUMNS)
+        )
+    ).one_or_none()
+    if row is not None:
+        await record(
+            conn,
+            actor,
+            action="user.create",
+            target_type="user",
+            target_id=row.id,
+            after=row,
+            details=details,
+        )
+    return row
+
+
 async def create_user(
-    services: Services, actor: Actor, *, email: str, password: str, role: Role
+    services: Services,
+    actor: Actor,
+    *,
+    email: str,
+    password: str,
+    role: Role,
+    details: dict[str, Any] | None = None,
 ) -> Row[Any]:
     actor.require(Permission.MANAGE_USERS)
-    email = validate_new_user(email, password)
-    password_hash = await asyncio.to_thread(hash_password, password)
-    now = services.clock.now()
+    new_user = await prepare_new_user(email, password)
     async with services.uow() as uow:
-        row = (
-            await uow.conn.execute(
-                pg_insert(users)
-                .values(
-                    email=email,
-                    password_hash=password_hash,
-                    role=role.value,
-                    created_at=now,
-                    updated_at=now,
-                )
-                .on_conflict_do_nothing(index_elements=[users.c.email])
-                .returning(*PUBLIC_COLUMNS)
-            )
-        ).one_or_none()
+        row = await insert_user(
+            uow.conn, actor, new_user, role=role, now=services.clock.now(), details=details
+        )
         if row is None:
             raise Conflict(
                 "a user with this email exists", field="email", details={"code": "duplicate"}
             )
-        await record(
-            uow.conn, actor, action="user.create", target_type="user", target_id=row.id, after=row
-        )
         await uow.commit()
     return row
 

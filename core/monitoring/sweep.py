@@ -5,7 +5,7 @@ One transaction, in this order:
    ... RETURNING feeding an INSERT through a data-modifying CTE);
 2. work out which stores are open now: one row per distinct (timezone, hours) pair comes
    back from PostgreSQL, Python judges each pair once (DST rules live in one place,
-   `core.monitoring.hours`), and the open store ids go back as one array parameter,
+   `core.fleet.opening_hours`), and the open store ids go back as one array parameter,
    tested through a hash (`device_facts`);
 3. resolve every unresolved incident whose condition no longer holds (UPDATE ... RETURNING);
 4. open an incident for every device and rule whose condition holds (INSERT ... SELECT ...
@@ -50,9 +50,9 @@ from core.db.enums import DeviceStatus, IncidentStatus, IncidentType
 from core.db.tables import device_status_transitions, devices, incidents, stores
 from core.errors import ValidationFailed
 from core.events_bus import EventBus
+from core.fleet.opening_hours import OperatingHours, is_open, parse_operating_hours
 from core.isolating import isolate_failures
 from core.monitoring.events import IncidentEventKind, publish_after_commit
-from core.monitoring.hours import OperatingHours, is_open, parse_operating_hours, zone
 from core.monitoring.json_sql import seconds
 from core.monitoring.models import Incident, StatusChange, SweepResult
 from core.monitoring.rules import (
@@ -65,6 +65,7 @@ from core.monitoring.rules import (
     rules,
     stale_online_devices,
 )
+from core.timezones import zone
 
 log = structlog.get_logger(__name__)
 

@@ -11,8 +11,8 @@ from __future__ import annotations
 import re
 import secrets
 
-ALPHABET = "BCDFGHJKLMNPQRSTVWXZ"
-CODE_LENGTH = 8
+from core.kernel.claim_codes import ALPHABET, CODE_LENGTH
+
 _SEPARATORS = re.compile(r"[\s\-]+")
 _VALID = re.compile(f"^[{ALPHABET}]{{{CODE_LENGTH}}}$")
 

@@ -25,6 +25,7 @@ from core.errors import Conflict, NotFound, ValidationFailed
 from core.identity.actor import Actor, Permission
 from core.pairing.codes import display_claim_code, normalize_claim_code
 from core.pairing.repository import insert_claims, lock_claim
+from core.validation import FieldErrors, clean_text
 
 MAX_CLAIMS_PER_BATCH = 500
 DEFAULT_CONSOLE_CLAIM_TTL = timedelta(days=3)
@@ -77,18 +78,11 @@ def _view(row: Row[Any], now: datetime) -> ClaimView:
 
 
 def _clean_name(name: str | None, field: str) -> str | None:
-    if name is None:
-        return None
-    name = name.strip()
-    if not name:
-        return None
-    if len(name) > MAX_NAME_LENGTH:
-        raise ValidationFailed(
-            f"names are at most {MAX_NAME_LENGTH} characters",
-            field=field,
-            errors=[{"field": field, "code": "too_long", "message": "name is too long"}],
-        )
-    return name
+    """An optional display name under the shared text rule (`core.validation.clean_text`)."""
+    errors = FieldErrors()
+    cleaned = clean_text(errors, field, name, required=False, max_length=MAX_NAME_LENGTH)
+    errors.raise_if_any()
+    return cleaned
 
 
 async def _ensure_placement(

@@ -2,7 +2,7 @@
 
 Each kind of change maps to schedules and group default playlists, and those to devices, in
 ONE query: a change for a group of 100,000 devices is one indexed scan, never a loop. The
-kinds are those `core.schedules.changes.notify_plan_inputs_changed` announces, plus the
+kinds are those `core.plans.changes.notify_plan_inputs_changed` announces, plus the
 fleet's own ("device" placement, "group" default playlist, "store" timezone).
 
 Deleted rows cannot be followed anymore, which is why the announcers also name what a

@@ -1,9 +1,10 @@
 """The seam between "a plan-input change committed" (core) and the planning workers (Dramatiq).
 
-Why a seam: `core` must not import Dramatiq. The process entrypoint installs a sink
-(`workers.planning.install_plan_trigger()` enqueues the `apply_plan_change` actor), and
-`core.schedules.changes.notify_plan_inputs_changed` hands each recorded change to it after
-COMMIT.
+Why a seam: `core` must not import Dramatiq. The process entrypoint installs a sink (the
+API's, `queueing.plan_changes.install_plan_change_sink`, sends `apply_plan_change` to the
+planning queue by name; `workers.planning.install_plan_trigger()` does the same through the
+declared actor), and `core.plans.changes.notify_plan_inputs_changed` hands each recorded
+change to it after COMMIT.
 
 The hand-off is only the fast path. The change itself is a row of the plan-change outbox
 (`core.plans.outbox`), written in the change's own transaction: when there is no sink (a

@@ -17,16 +17,16 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 from core.audit.service import record
 from core.bootstrap import Services
 from core.content.rules import MAX_DURATION_MS
-from core.content.validation import FieldErrors
 from core.db.enums import PlanChangeKind
 from core.db.rows import get_by_id
 from core.db.tables import content, content_versions, playlist_items
 from core.db.uow import UnitOfWork
 from core.errors import ValidationFailed
 from core.identity.actor import Actor, Permission
+from core.plans.changes import notify_plan_inputs_changed
 from core.playlists.models import PlaylistItem
 from core.playlists.service import lock_playlist
-from core.schedules.changes import notify_plan_inputs_changed
+from core.validation import FieldErrors
 
 MAX_ITEMS = 500
 MAX_WEIGHT = 1000

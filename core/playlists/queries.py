@@ -9,10 +9,10 @@ from typing import Any
 import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncConnection
 
-from core.content.validation import escape_like
 from core.db.rows import get_by_id
 from core.db.tables import playlist_items, playlists
 from core.playlists.models import Playlist, PlaylistFilter, PlaylistItem
+from core.validation import contains_pattern
 
 
 async def get_playlist(conn: AsyncConnection, playlist_id: uuid.UUID) -> Playlist:
@@ -28,7 +28,7 @@ def playlists_query(flt: PlaylistFilter) -> sa.Select[Any]:
     if flt.campaign_id is not None:
         query = query.where(playlists.c.campaign_id == flt.campaign_id)
     if flt.search and flt.search.strip():
-        pattern = f"%{escape_like(flt.search.strip())}%"
+        pattern = contains_pattern(flt.search)
         query = query.where(playlists.c.name.ilike(pattern, escape="\\"))
     return query
 

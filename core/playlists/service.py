@@ -11,14 +11,14 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 from core.audit.service import record
 from core.audit.writes import insert_audited, update_audited
 from core.bootstrap import Services
-from core.content.validation import FieldErrors, clean_name
 from core.db.enums import PlanChangeKind
 from core.db.rows import get_by_id
 from core.db.tables import campaigns, device_groups, playlists, schedules
 from core.errors import Conflict
 from core.identity.actor import Actor, Permission
+from core.plans.changes import notify_plan_inputs_changed
 from core.playlists.models import Playlist
-from core.schedules.changes import notify_plan_inputs_changed
+from core.validation import FieldErrors, clean_name
 
 
 class PlaylistInUse(Conflict):

@@ -12,13 +12,14 @@ from typing import Any
 
 from sqlalchemy.ext.asyncio import AsyncConnection
 
-from core.content.validation import NAME_MAX_CHARS, FieldErrors
 from core.db.enums import DeviceStatus, TargetType
 from core.db.rows import get_by_id
 from core.db.tables import campaigns, device_groups, devices, playlists
 from core.errors import ValidationFailed
 from core.schedules.models import ScheduleInput
-from core.scheduling.validation import parse_rules, validate_timezone
+from core.scheduling.validation import parse_rules
+from core.timezones import validate_timezone
+from core.validation import NAME_MAX_CHARS, FieldErrors
 
 PRIORITY_MIN = -1000
 PRIORITY_MAX = 1000

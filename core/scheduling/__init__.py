@@ -24,7 +24,8 @@ from core.scheduling.plan import (
 )
 from core.scheduling.resolution import Segment, resolve
 from core.scheduling.rules import DateRange, Daypart, FrequencyCap, ScheduleRules
-from core.scheduling.validation import parse_rules, validate_timezone
+from core.scheduling.validation import parse_rules
+from core.timezones import validate_timezone
 
 __all__ = [
     "ENGINE_VERSION",

@@ -1,4 +1,4 @@
-"""Validated entry points for schedule input: rules JSON and IANA timezone names.
+"""Validated entry point for schedule rules JSON (timezone names: `core.timezones`).
 
 The console shows errors next to the offending input, so every error carries a field path
 such as `rules.dayparts[0].start` that the GraphQL layer returns as-is, and a stable
@@ -7,10 +7,7 @@ machine-readable code (pydantic's internal type names are mapped to a small voca
 
 from __future__ import annotations
 
-import zoneinfo
 from collections.abc import Sequence
-from functools import lru_cache
-from typing import Any
 
 from pydantic import ValidationError
 
@@ -79,25 +76,3 @@ def parse_rules(raw: object, *, field: str = "rules") -> ScheduleRules:
         errors = _errors_from(exc, field)
         first = errors[0] if errors else {"field": field, "message": "Invalid rules."}
         raise ValidationFailed(first["message"], field=first["field"], errors=errors) from None
-
-
-@lru_cache(maxsize=1)
-def _known_zones() -> frozenset[str]:
-    return frozenset(zoneinfo.available_timezones())
-
-
-def validate_timezone(name: object, *, field: str = "timezone") -> str:
-    """An IANA zone name known to zoneinfo (system or the tzdata package)."""
-    if not isinstance(name, str) or not name:
-        code, message = "required", "A timezone is required."
-    elif name not in _known_zones():
-        code, message = "invalid_timezone", f"Unknown IANA timezone: {name[:64]!r}."
-    else:
-        try:
-            zoneinfo.ZoneInfo(name)
-        except (zoneinfo.ZoneInfoNotFoundError, ValueError, OSError):
-            code, message = "invalid_timezone", f"Unknown IANA timezone: {name[:64]!r}."
-        else:
-            return name
-    error: dict[str, Any] = {"field": field, "code": code, "message": message}
-    raise ValidationFailed(message, field=field, errors=[error])

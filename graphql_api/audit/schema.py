@@ -72,7 +72,7 @@ class AuditEntry:
             target_type=row.target_type,
             target_id=row.target_id if visible else None,
             created_at=row.created_at,
-            details=details,
+            details=None if details is None else JSON(details),
             before=before,
             after=after,
             redacted=not visible,

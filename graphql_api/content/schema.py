@@ -118,7 +118,7 @@ class ContentMutation:
         info: AppInfo,
         content_id: uuid.UUID,
         mime: str,
-        bytes: BigInt,  # type: ignore[valid-type]
+        bytes: BigInt,
         sha256: str,
         duration_ms: int | None = None,
     ) -> RequestContentUploadResult:

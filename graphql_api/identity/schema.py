@@ -64,7 +64,8 @@ class IdentityQuery:
     @strawberry.field(permission_classes=[IsAuthenticated], description="The signed-in user.")
     async def me(self, info: AppInfo) -> User:
         actor = info.context.require_actor()
-        row = await info.context.loaders.get(UserByIdLoader).load(actor.user_id)  # type: ignore[arg-type]
+        assert actor.user_id is not None  # console tokens name a user; devices never get here
+        row = await info.context.loaders.get(UserByIdLoader).load(actor.user_id)
         assert row is not None  # authenticate() just read it
         return User.from_row(row)
 

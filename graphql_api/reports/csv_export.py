@@ -16,10 +16,9 @@ from __future__ import annotations
 
 import uuid
 from datetime import date
-from typing import Any
 
 from starlette.requests import Request
-from starlette.responses import JSONResponse, Response, StreamingResponse
+from starlette.responses import Response, StreamingResponse
 from starlette.routing import Route
 
 from core.bootstrap import Services
@@ -28,20 +27,16 @@ from core.identity.actor import Permission
 from core.identity.sessions import authenticate
 from core.inputs import MESSAGES, date_problem
 from core.proof_of_play.reports import GroupBy, ReportFilter, parse_group_by, stream_report_csv
-from graphql_api.context import bearer_token, client_ip
+from graphql_api.context import client_ip
+from http_common.bearer import bearer_token
+from http_common.error_envelope import domain_error_response
 
 PATH = "/v1/admin/reports/proof-of-play.csv"
 
 
-def _error(exc: DomainError) -> JSONResponse:
-    body: dict[str, Any] = {"code": exc.code, "message": exc.message}
-    details = dict(exc.details)
-    if exc.field:
-        details.setdefault("field", exc.field)
-    if details:
-        body["details"] = details
+def _error(exc: DomainError) -> Response:
     headers = {"WWW-Authenticate": "Bearer"} if isinstance(exc, Unauthenticated) else None
-    return JSONResponse({"error": body}, status_code=exc.status_hint, headers=headers)
+    return domain_error_response(exc, headers)
 
 
 def _values(request: Request, name: str) -> list[str]:

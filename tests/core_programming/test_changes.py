@@ -8,7 +8,7 @@ import pytest
 
 from core.bootstrap import Services
 from core.db.enums import PlanChangeKind
-from core.schedules.changes import notify_plan_inputs_changed, plan_inputs_channel
+from core.plans.changes import notify_plan_inputs_changed, plan_inputs_channel
 from tests.core_programming.conftest import PlanInputsListener
 
 

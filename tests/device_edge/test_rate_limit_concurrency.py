@@ -21,12 +21,12 @@ from uvicorn import Config
 from uvicorn.main import main as uvicorn_cli
 
 from core.bootstrap import Services
-from core.cli.processes import process_argv
 from core.clock import FrozenClock
 from core.config import Settings
 from core.db.tables import audit_log
 from core.pairing.attempts import CODE_FAILURE_LIMIT, WRONG_CODE_LIMIT
 from core.pairing.codes import generate_claim_code
+from ops.cli.processes import process_argv
 from tests.device_edge.conftest import Placement, console_codes, error_of
 from tests.device_edge.test_pairing_screen import approve, create, poll
 

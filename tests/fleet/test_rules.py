@@ -8,11 +8,10 @@ from zoneinfo import ZoneInfo
 import pytest
 
 from core.errors import ValidationFailed
-from core.fleet.opening_hours import validate_opening_hours
+from core.fleet.opening_hours import is_open, parse_operating_hours, validate_opening_hours
 from core.fleet.policy import GroupPolicy, validate_policy
-from core.fleet.timezones import is_valid_timezone
-from core.fleet.validation import FieldErrors
-from core.monitoring.hours import is_open, parse_operating_hours, zone
+from core.timezones import is_valid_timezone, zone
+from core.validation import FieldErrors
 
 HOURS = {
     "mon": [{"open": "09:00", "close": "18:00"}],

@@ -97,11 +97,10 @@ async def test_edge_factory_logs_json_without_secrets_locals_or_passwords(
 
     err = capsys.readouterr().err
     lines = json_lines(err)  # every line is JSON (LOG_JSON=true)
+    # The outage's first 503 is logged with its cause; the second, moments later, is only
+    # counted (device_edge.errors.OutageLog), so an outage does not flood the log.
     failures = [line for line in lines if line["event"] == "backend unavailable"]
-    assert [line["path"] for line in failures] == [
-        "/v1/device/pairing/claim",
-        "/v1/device/token/refresh",
-    ]
+    assert [line["path"] for line in failures] == ["/v1/device/pairing/claim"]
     for line in failures:
         assert line["level"] == "error"
         assert "Traceback (most recent call last)" in line["exception"]

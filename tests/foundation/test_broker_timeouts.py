@@ -26,7 +26,7 @@ import pytest
 import redis
 
 from core.config import Settings
-from core.embedded import start_embedded_redis
+from ops.embedded import start_embedded_redis
 from workers.broker import redis_broker
 
 pytestmark = pytest.mark.slow

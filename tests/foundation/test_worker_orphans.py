@@ -77,7 +77,7 @@ def test_worker_processes_stop_when_their_leader_is_killed(
     stderr_path = tmp_path / "worker.stderr"
     with stderr_path.open("wb") as stderr:
         leader = subprocess.Popen(
-            [sys.executable, "-m", "core.cli", "worker", "--processes", "2", "--threads", "1"],
+            [sys.executable, "-m", "ops.cli", "worker", "--processes", "2", "--threads", "1"],
             env=env,
             cwd=tmp_path,
             stdout=subprocess.DEVNULL,

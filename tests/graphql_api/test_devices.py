@@ -13,7 +13,7 @@ from core.bootstrap import Services
 from core.db.enums import Role
 from core.db.tables import audit_log, device_refresh_tokens, device_status_transitions, devices
 from core.devices.token_epoch import REVOKED, current_epoch
-from core.schedules.changes import plan_inputs_channel
+from core.plans.changes import plan_inputs_channel
 from tests.graphql_api.helpers import (
     create_user_and_token,
     error_codes,

@@ -228,7 +228,7 @@ async def test_approval_conflicts(
     claim = await screen_claim(edge_client)
     assert (await approve(claim["claim_code"]))["__typename"] == "DeviceClaimSuccess"
     twice = await approve(claim["claim_code"])
-    assert (twice["__typename"], twice["code"]) == ("ConflictError", "CONFLICT")
+    assert (twice["__typename"], twice["code"]) == ("ConflictError", "NOT_PENDING")
 
     installer = await gql_data(api_client, CREATE, {**placement, "count": 1}, token=operator.token)
     code = installer["createDeviceClaims"]["claims"][0]["claimCode"]

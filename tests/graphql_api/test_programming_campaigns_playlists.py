@@ -11,7 +11,7 @@ import sqlalchemy as sa
 from core.bootstrap import Services
 from core.db.enums import Role
 from core.db.tables import audit_log, content_versions
-from core.schedules.changes import plan_inputs_channel
+from core.plans.changes import plan_inputs_channel
 from tests.graphql_api.helpers import ConsoleUser, create_user_and_token, gql_data
 from tests.graphql_api.test_content import create as create_content
 from tests.graphql_api.test_content import upload
@@ -281,7 +281,7 @@ async def test_playlist_and_items(api_client: httpx.AsyncClient, services: Servi
     assert not_permutation["__typename"] == "ValidationError"
     assert {(e["field"], e["code"]) for e in not_permutation["errors"]} == {
         ("itemIds[1]", "DUPLICATE"),
-        ("itemIds", "INVALID"),
+        ("itemIds", "MISSING_ITEMS"),
     }
 
     weighted = await run(api_client, user, SET_WEIGHT, itemId=ids[1], weight=5)

@@ -8,7 +8,8 @@ from typing import Any
 import pytest
 
 from core.errors import ValidationFailed
-from core.monitoring.hours import is_open, parse_operating_hours, zone
+from core.fleet.opening_hours import is_open, parse_operating_hours
+from core.timezones import zone
 
 BERLIN = zone("Europe/Berlin")
 NEW_YORK = zone("America/New_York")
@@ -150,7 +151,7 @@ def test_new_york_overnight_across_fall_back_is_an_hour_longer() -> None:
     ("hours", "field", "code"),
     [
         ([], "operatingHours", "invalid"),
-        ({"monday": []}, "operatingHours.monday", "unknown_day"),
+        ({"monday": []}, "operatingHours.monday", "invalid_choice"),
         ({"mon": {"open": "09:00"}}, "operatingHours.mon", "invalid"),
         (
             {"mon": [{"open": "9:00", "close": "17:00"}]},
@@ -186,7 +187,8 @@ def test_invalid_hours_name_the_field(hours: Any, field: str, code: str) -> None
 def test_unknown_timezone_and_naive_instants_are_rejected() -> None:
     with pytest.raises(ValidationFailed) as caught:
         zone("Mars/Olympus_Mons")
-    assert caught.value.errors[0]["code"] == "unknown_timezone"
+    assert caught.value.errors[0]["code"] == "invalid_timezone"
     with pytest.raises(ValueError):
-        is_open(parse_operating_hours(WEEKDAYS), BERLIN, datetime(2026, 3, 2, 10, 0))
+        naive = datetime(2026, 3, 2, 10, 0)  # noqa: DTZ001 - the instant must be refused
+        is_open(parse_operating_hours(WEEKDAYS), BERLIN, naive)
     assert NEW_YORK.key == "America/New_York"

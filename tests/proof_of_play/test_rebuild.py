@@ -17,7 +17,7 @@ from core.config import Settings
 from core.errors import ValidationFailed
 from core.proof_of_play import NO_STORE
 from core.proof_of_play.aggregates import rebuild_aggregates, verify_aggregates
-from core.proof_of_play.cli import add_arguments, execute, run
+from ops.pop_rebuild import add_arguments, execute, run
 from tests.conftest import T0
 from tests.harness import run_in_thread
 from tests.proof_of_play.builders import aggregate_rows, event, ingest, make_world

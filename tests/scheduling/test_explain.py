@@ -182,4 +182,4 @@ def test_explain_agrees_with_the_plan(hour: int) -> None:
 
 def test_explain_needs_an_aware_instant() -> None:
     with pytest.raises(ValueError, match="aware"):
-        explain(scenario_inputs(), datetime(2026, 3, 2, 12))
+        explain(scenario_inputs(), datetime(2026, 3, 2, 12))  # noqa: DTZ001 - refused

@@ -64,7 +64,7 @@ def signage_server(kind: str, env: Mapping[str, str], cwd: Path, *extra: str) ->
     stderr_path = cwd / f"{kind}-{port}.stderr"
     with stderr_path.open("wb") as stderr:
         process = subprocess.Popen(
-            [sys.executable, "-m", "core.cli", kind, *extra],
+            [sys.executable, "-m", "ops.cli", kind, *extra],
             env={**env, port_setting: str(port)},
             cwd=cwd,
             stdout=subprocess.DEVNULL,

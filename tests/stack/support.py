@@ -44,7 +44,7 @@ def run_cli(
 ) -> subprocess.CompletedProcess[str]:
     """`signage ARGS` in a fresh interpreter (cwd outside the repo, so no stray .env is read)."""
     return subprocess.run(
-        [sys.executable, "-m", "core.cli", *args],
+        [sys.executable, "-m", "ops.cli", *args],
         env=dict(env),
         cwd=cwd,
         input=stdin,

@@ -18,12 +18,12 @@ import psutil
 import pytest
 from sqlalchemy import func, select, text
 
-from core.cli.main import parse_args
-from core.cli.processes import process_argv
 from core.config import Settings
 from core.db.engine import create_engine
 from core.db.tables import audit_log, users
 from core.identity.passwords import verify_password
+from ops.cli.main import parse_args
+from ops.cli.processes import process_argv
 from tests.conftest import TEST_JWT_KEYS, TEST_STORAGE_SIGNING_SECRET
 from tests.stack.support import clean_env, free_port, run_cli
 
@@ -144,7 +144,7 @@ async def test_create_admin_with_another_role(fresh_database: str, tmp_path: Pat
     ("args", "stdin", "message"),
     [
         (("--email", "x@example.com", "--password", "short"), None, "at least 8"),
-        (("--email", "not-an-email", "--password", "long-enough-1"), None, "not an email"),
+        (("--email", "not-an-email", "--password", "long-enough-1"), None, "not a valid email"),
         (("--email", "x@example.com", "--password-stdin"), "\n", "at least 8"),
         (("--email", "x@example.com"), "", "no password"),
     ],
@@ -291,7 +291,7 @@ def test_signage_api_replaces_itself_with_the_server(
         }
     )
     process = subprocess.Popen(
-        [sys.executable, "-m", "core.cli", "api", "--no-access-log"],
+        [sys.executable, "-m", "ops.cli", "api", "--no-access-log"],
         env=env,
         cwd=tmp_path,
         stdout=subprocess.DEVNULL,

@@ -15,8 +15,8 @@ from urllib.parse import urlsplit
 import pytest
 import yaml
 
-from core.cli.main import parse_args
 from core.config import Environment, Settings, StorageBackend
+from ops.cli.main import parse_args
 from tests.stack.support import ROOT, SETTINGS_ALIASES
 
 APP_SERVICES = ("api", "edge", "worker", "scheduler")

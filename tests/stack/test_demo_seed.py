@@ -26,15 +26,15 @@ from core.db.tables import (
     stores,
     users,
 )
-from core.demo_seed import (
+from core.identity.passwords import hash_password, verify_password
+from core.storage.local import LocalStorage
+from ops.demo_seed import (
     DEMO_ADMIN_EMAIL,
     DEV_DEMO_ADMIN_PASSWORD,
     admin_password_is,
     demo_png,
     seed_demo,
 )
-from core.identity.passwords import hash_password, verify_password
-from core.storage.local import LocalStorage
 
 SEEDED_TABLES = (
     stores,

@@ -13,7 +13,7 @@ from pathlib import Path
 import pytest
 import redis
 
-from core.embedded import EmbeddedServiceError, start_embedded_postgres, start_embedded_redis
+from ops.embedded import EmbeddedServiceError, start_embedded_postgres, start_embedded_redis
 from tests.stack.conftest import in_thread
 from tests.stack.support import ROOT
 
@@ -123,7 +123,7 @@ def test_servers_left_by_a_killed_owner_are_replaced(embedded_data_dir: Path) ->
                 f"""
                 import time
                 from pathlib import Path
-                from core.embedded import start_embedded_postgres, start_embedded_redis
+                from ops.embedded import start_embedded_postgres, start_embedded_redis
                 start_embedded_postgres(Path({str(data)!r}))
                 start_embedded_redis(Path({str(data)!r}))
                 print("ready", flush=True)

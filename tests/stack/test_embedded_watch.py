@@ -18,8 +18,8 @@ import psutil
 import pytest
 import redis
 
-from core.embedded import EmbeddedPostgres, EmbeddedRedis, launch_postgres, launch_redis
-from core.embedded.watch import MAX_FAILURES, EmbeddedWatch
+from ops.embedded import EmbeddedPostgres, EmbeddedRedis, launch_postgres, launch_redis
+from ops.embedded.watch import MAX_FAILURES, EmbeddedWatch
 from tests.stack.test_embedded import postmaster_pid, query, redis_pid
 
 pytestmark = pytest.mark.slow

@@ -28,8 +28,8 @@ from sqlalchemy import func, select
 
 from core.db.engine import create_engine
 from core.db.tables import content_versions, stores, users
-from core.demo_seed import DEMO_ADMIN_EMAIL, DEV_DEMO_ADMIN_PASSWORD
 from core.identity.passwords import verify_password
+from ops.demo_seed import DEMO_ADMIN_EMAIL, DEV_DEMO_ADMIN_PASSWORD
 from tests.stack.conftest import in_thread
 from tests.stack.support import clean_env, free_port
 
@@ -86,7 +86,7 @@ def start(data_dir: Path, cwd: Path, log: Path, settings: dict[str, str] | None 
     )
     with log.open("wb") as sink:
         process = subprocess.Popen(
-            [sys.executable, "-m", "core.cli", "up"],
+            [sys.executable, "-m", "ops.cli", "up"],
             env=env,
             cwd=cwd,
             stdin=subprocess.DEVNULL,

@@ -108,7 +108,7 @@ def test_signage_worker_parent_and_workers_write_json_lines(
     stderr_path = tmp_path / "worker.stderr"
     with stderr_path.open("wb") as stderr:
         process = subprocess.Popen(
-            [sys.executable, "-m", "core.cli", "worker", "--processes", "1", "--threads", "1"],
+            [sys.executable, "-m", "ops.cli", "worker", "--processes", "1", "--threads", "1"],
             env=env,
             cwd=tmp_path,
             stdout=subprocess.DEVNULL,

@@ -10,8 +10,8 @@ from pathlib import Path
 import httpx
 import pytest
 
-from core.cli.processes import process_argv
 from core.config import Settings
+from ops.cli.processes import process_argv
 from tests.harness import ServiceURLs
 from tests.stack.process_support import server_env, signage_server
 
