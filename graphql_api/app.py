@@ -22,8 +22,8 @@ from core.config import Settings, StorageBackend
 from core.storage.local import LocalStorage
 from graphql_api.context import Context, build_context
 from graphql_api.limits import BodyLimit
+from graphql_api.proof_of_play import csv_export
 from graphql_api.refusals import request_error, unavailable_error
-from graphql_api.reports import csv_export
 from graphql_api.schema import build_schema
 from graphql_api.websocket import ConnectionCaps, ConsoleWebSocketGraphQL
 from http_common.forwarded import forwarded_middleware

@@ -46,8 +46,8 @@ from graphql_api.monitoring import DOMAIN as monitoring
 from graphql_api.pairing import DOMAIN as pairing
 from graphql_api.plans import DOMAIN as plans
 from graphql_api.programming import DOMAIN as programming
+from graphql_api.proof_of_play import DOMAIN as proof_of_play
 from graphql_api.relay import MAX_PAGE_SIZE
-from graphql_api.reports import DOMAIN as reports
 from graphql_api.scalars import SCALAR_MAP
 
 # --- domains: one import above and one entry here per domain ---------------------------------
@@ -55,7 +55,7 @@ DOMAINS: list[DomainSchema] = [
     identity,
     fleet,
     audit,
-    reports,
+    proof_of_play,
     content,
     programming,
     monitoring,

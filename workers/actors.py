@@ -11,7 +11,7 @@ import dramatiq
 import workers.broker  # noqa: F401 - the broker must be set before actors are declared
 from workers import (
     planning,  # noqa: F401 - registers the planning actors
-    pop_maintenance,  # noqa: F401 - registers maintain_pop_partitions
+    proof_of_play,  # noqa: F401 - registers maintain_pop_partitions
 )
 from workers.monitoring import sweep_devices  # noqa: F401 - registers the monitoring sweep
 from workers.runtime import services

@@ -28,16 +28,17 @@ unique namespace) with their own Services, without touching the global broker.
 from __future__ import annotations
 
 import asyncio
+import functools
 import uuid
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
-from datetime import timedelta
 from typing import Any
 
 import dramatiq
 import structlog
 
 import workers.broker  # the broker must be set before actors are declared
+from core.backends import backend_unavailable
 from core.bootstrap import Services
 from core.plans import (
     PlanComputer,
@@ -48,7 +49,7 @@ from core.plans import (
     regenerate,
 )
 from core.plans.affected import parse_kind
-from core.plans.reconcile import next_slice
+from core.plans.reconcile import take_slice
 from core.plans.triggers import install_sink
 from core.scheduling import horizon_for
 from workers.runtime import services as runtime_services
@@ -116,10 +117,7 @@ def declare_planning_actors(
         report = await regenerate(svc, _uuids(device_ids), computer=plan_computer)
         done = False
         if change_id is not None:
-            async with svc.engine.begin() as conn:
-                done = await outbox.complete_batch(
-                    conn, change_id, generation, batch, svc.clock.now()
-                )
+            done = await outbox.finish_batch(svc, change_id, generation, batch)
         log.info(
             "plans regenerated",
             devices=report.devices,
@@ -131,33 +129,23 @@ def declare_planning_actors(
 
     async def apply_plan_change(change_id: int) -> None:
         svc = await services()
-        async with svc.engine.begin() as conn:
-            change = await outbox.load(conn, int(change_id))
-            if change is None or change.done:
-                return  # applied already (a duplicate delivery or a relay race), or purged
-            device_ids = await affected_devices(conn, change.kind, change.target_ids)
-            generation = await outbox.start_dispatch(
-                conn, change.id, len(chunks(device_ids)), svc.clock.now()
-            )
-        if generation is None:
+        dispatch = await outbox.begin_dispatch(svc, int(change_id), FANOUT_CHUNK)
+        if dispatch is None:
             return
-        batches = await fan_out(device_ids, change_id=change.id, generation=generation)
+        batches = await fan_out(
+            dispatch.device_ids, change_id=dispatch.change.id, generation=dispatch.generation
+        )
         log.info(
             "plan change fanned out",
-            change_id=change.id,
-            kind=change.kind.value,
-            devices=len(device_ids),
+            change_id=dispatch.change.id,
+            kind=dispatch.change.kind.value,
+            devices=len(dispatch.device_ids),
             batches=batches,
-            generation=generation,
+            generation=dispatch.generation,
         )
 
     async def relay_plan_changes() -> None:
-        svc = await services()
-        now = svc.clock.now()
-        redispatch_after = timedelta(seconds=svc.settings.plan_outbox_redispatch_s)
-        async with svc.engine.begin() as conn:
-            overdue = await outbox.claim_overdue(conn, now, redispatch_after)
-            purged = await outbox.purge_done(conn, now)
+        overdue, purged = await outbox.relay_overdue(await services())
         if overdue:
             await asyncio.to_thread(_send_each, changed_actor_v2, overdue)
             log.warning("plan changes handed on again", changes=len(overdue), first=overdue[0])
@@ -165,17 +153,7 @@ def declare_planning_actors(
             log.info("done plan changes purged", changes=purged)
 
     async def reconcile_plans() -> None:
-        svc = await services()
-        cursor_key = svc.keys.key("plans", "reconcile", "cursor")
-        raw = await svc.redis.get(cursor_key)
-        after = _cursor(raw)
-        async with svc.engine.connect() as conn:
-            device_ids = await next_slice(conn, after, svc.settings.plan_reconcile_devices)
-        complete = len(device_ids) < svc.settings.plan_reconcile_devices
-        # The cursor moves before the work: a slice that keeps failing must not stop the walk;
-        # at the end of the fleet it starts over.
-        next_cursor = "" if complete or not device_ids else str(device_ids[-1])
-        await svc.redis.set(cursor_key, next_cursor, ex=7 * 24 * 3600)
+        device_ids, complete = await take_slice(await services())
         batches = await fan_out(device_ids)
         log.info(
             "plan reconciliation slice",
@@ -209,6 +187,26 @@ def declare_planning_actors(
         batches = await fan_out(device_ids)
         log.info("plan horizons rolling", devices=len(device_ids), batches=batches)
 
+    def periodic(fn: Callable[[], Awaitable[None]]) -> Callable[[], Awaitable[None]]:
+        """A periodic job meeting an outage skips this run with one warning line: the
+        scheduler enqueues it again at its next interval, so a traceback (and Dramatiq's
+        "retries exceeded") per run of a 40 s database freeze would only be noise."""
+
+        @functools.wraps(fn)
+        async def run() -> None:
+            try:
+                await fn()
+            except Exception as exc:
+                if not backend_unavailable(exc):
+                    raise
+                log.warning(
+                    "periodic planning job skipped: backend unavailable",
+                    job=fn.__name__,
+                    error=type(exc).__name__,
+                )
+
+        return run
+
     def declare(fn: Callable[..., Awaitable[None]], *, max_retries: int, time_limit: int) -> Any:
         decorate = dramatiq.actor(
             broker=broker, queue_name=QUEUE, max_retries=max_retries, time_limit=time_limit
@@ -220,8 +218,8 @@ def declare_planning_actors(
     roll_actor = declare(roll_plan_horizons, max_retries=3, time_limit=120_000)
     changed_actor_v2 = declare(apply_plan_change, max_retries=10, time_limit=120_000)
     # The periodic jobs are re-enqueued by the scheduler at their next interval: no retries.
-    relay_actor = declare(relay_plan_changes, max_retries=0, time_limit=120_000)
-    reconcile_actor = declare(reconcile_plans, max_retries=0, time_limit=120_000)
+    relay_actor = declare(periodic(relay_plan_changes), max_retries=0, time_limit=120_000)
+    reconcile_actor = declare(periodic(reconcile_plans), max_retries=0, time_limit=120_000)
     return PlanningActors(
         regenerate_actor,
         changed_actor,
@@ -230,16 +228,6 @@ def declare_planning_actors(
         relay_actor,
         reconcile_actor,
     )
-
-
-def _cursor(raw: object) -> uuid.UUID | None:
-    text = raw.decode() if isinstance(raw, bytes) else raw
-    if not text or not isinstance(text, str):
-        return None
-    try:
-        return uuid.UUID(text)
-    except ValueError:
-        return None
 
 
 def _send_all(

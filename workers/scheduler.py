@@ -57,7 +57,7 @@ class Job:
 
 
 def jobs(settings: Settings | None = None) -> list[Job]:
-    from workers import actors, monitoring, planning, pop_maintenance
+    from workers import actors, monitoring, planning, proof_of_play
 
     settings = settings or get_settings()
     return [
@@ -65,8 +65,8 @@ def jobs(settings: Settings | None = None) -> list[Job]:
         Job("monitoring-sweep", monitoring.SWEEP_EVERY_S, monitoring.sweep_devices),
         Job(
             "pop-partitions",
-            pop_maintenance.MAINTENANCE_EVERY_S,
-            pop_maintenance.maintain_pop_partitions,
+            proof_of_play.MAINTENANCE_EVERY_S,
+            proof_of_play.maintain_pop_partitions,
         ),
         Job("plan-horizon-roll", planning.ROLL_EVERY_S, planning.roll_plan_horizons),
         Job(

@@ -17,7 +17,7 @@ from sqlalchemy import Row, or_, select, update
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from core.audit.service import record
-from core.clock import Clock
+from core.bootstrap import Services
 from core.db.enums import ClaimFlow, ClaimStatus
 from core.db.tables import device_claims, device_groups, stores
 from core.db.uow import UnitOfWork
@@ -113,9 +113,8 @@ async def _locked_open_claim(conn: AsyncConnection, claim_code: str, now: dateti
 
 
 async def approve_claim(
-    uow: UnitOfWork,
+    services: Services,
     actor: Actor,
-    clock: Clock,
     *,
     claim_code: str,
     store_id: uuid.UUID,
@@ -124,8 +123,25 @@ async def approve_claim(
 ) -> ClaimView:
     """Approve a code shown on a screen; the player's next poll receives its tokens."""
     actor.require(Permission.MANAGE_FLEET)
-    conn, now = uow.conn, clock.now()
     name = _clean_name(name, "name")
+    async with services.uow() as uow:
+        view = await _approve(
+            uow, actor, services.clock.now(), claim_code, store_id, group_id, name
+        )
+        await uow.commit()
+    return view
+
+
+async def _approve(
+    uow: UnitOfWork,
+    actor: Actor,
+    now: datetime,
+    claim_code: str,
+    store_id: uuid.UUID,
+    group_id: uuid.UUID,
+    name: str | None,
+) -> ClaimView:
+    conn = uow.conn
     claim = await _locked_open_claim(conn, claim_code, now)
     if claim.flow != ClaimFlow.SCREEN.value or claim.status != ClaimStatus.PENDING.value:
         raise Conflict(
@@ -161,10 +177,17 @@ async def approve_claim(
     return _view(row, now)
 
 
-async def deny_claim(uow: UnitOfWork, actor: Actor, clock: Clock, *, claim_code: str) -> ClaimView:
+async def deny_claim(services: Services, actor: Actor, *, claim_code: str) -> ClaimView:
     """Deny a screen code, or withdraw an unused installer code."""
     actor.require(Permission.MANAGE_FLEET)
-    conn, now = uow.conn, clock.now()
+    async with services.uow() as uow:
+        view = await _deny(uow, actor, services.clock.now(), claim_code)
+        await uow.commit()
+    return view
+
+
+async def _deny(uow: UnitOfWork, actor: Actor, now: datetime, claim_code: str) -> ClaimView:
+    conn = uow.conn
     claim = await _locked_open_claim(conn, claim_code, now)
     if claim.status == ClaimStatus.DENIED.value:
         raise Conflict(
@@ -191,9 +214,8 @@ async def deny_claim(uow: UnitOfWork, actor: Actor, clock: Clock, *, claim_code:
 
 
 async def create_console_claims(
-    uow: UnitOfWork,
+    services: Services,
     actor: Actor,
-    clock: Clock,
     *,
     store_id: uuid.UUID,
     group_id: uuid.UUID,
@@ -234,7 +256,25 @@ async def create_console_claims(
             ],
         )
     cleaned = [_clean_name(name, f"names[{index}]") for index, name in enumerate(names)]
-    conn, now = uow.conn, clock.now()
+    async with services.uow() as uow:
+        views = await _create(
+            uow, actor, services.clock.now(), store_id, group_id, cleaned, ttl, interval_s
+        )
+        await uow.commit()
+    return views
+
+
+async def _create(
+    uow: UnitOfWork,
+    actor: Actor,
+    now: datetime,
+    store_id: uuid.UUID,
+    group_id: uuid.UUID,
+    cleaned: Sequence[str | None],
+    ttl: timedelta,
+    interval_s: int,
+) -> list[ClaimView]:
+    conn = uow.conn
     await _ensure_placement(conn, store_id, group_id)
     rows = await insert_claims(
         conn,
@@ -273,9 +313,8 @@ async def create_console_claims(
 
 
 async def list_claims(
-    conn: AsyncConnection,
+    services: Services,
     actor: Actor,
-    clock: Clock,
     *,
     status: ClaimStatus | None = None,
     include_expired: bool = False,
@@ -287,7 +326,7 @@ async def list_claims(
     store), so listing needs MANAGE_FLEET, not READ.
     """
     actor.require(Permission.MANAGE_FLEET)
-    now = clock.now()
+    now = services.clock.now()
     query = select(*device_claims.c).order_by(device_claims.c.created_at.desc(), device_claims.c.id)
     if status is not None:
         query = query.where(device_claims.c.status == status.value)
@@ -295,5 +334,6 @@ async def list_claims(
         query = query.where(
             or_(device_claims.c.expires_at > now, device_claims.c.used_at.is_not(None))
         )
-    rows = (await conn.execute(query.limit(max(1, min(limit, MAX_LIST))))).all()
+    async with services.engine.connect() as conn:
+        rows = (await conn.execute(query.limit(max(1, min(limit, MAX_LIST))))).all()
     return [_view(row, now) for row in rows]

@@ -30,8 +30,10 @@ from datetime import datetime, timedelta
 import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncConnection
 
+from core.bootstrap import Services
 from core.db.enums import PlanChangeKind
 from core.db.tables import plan_changes
+from core.plans.affected import affected_devices
 
 # Done changes are kept this long (for operators reading the table), then purged.
 RETENTION = timedelta(days=7)
@@ -175,3 +177,48 @@ async def pending_count(conn: AsyncConnection) -> int:
         sa.select(sa.func.count()).select_from(plan_changes).where(plan_changes.c.done_at.is_(None))
     )
     return int(result.scalar_one())
+
+
+# The use cases the planning workers run; each owns its transaction.
+
+
+@dataclass(frozen=True)
+class Dispatch:
+    change: PlanChange
+    device_ids: list[uuid.UUID]
+    generation: int
+    batches: list[list[uuid.UUID]]
+
+
+async def begin_dispatch(services: Services, change_id: int, batch_size: int) -> Dispatch | None:
+    """Find what a change touches and start a dispatch of it in batches of `batch_size`;
+    None when there is nothing to do (done already: a duplicate delivery, a relay race, or
+    purged)."""
+    async with services.engine.begin() as conn:
+        change = await load(conn, change_id)
+        if change is None or change.done:
+            return None
+        device_ids = await affected_devices(conn, change.kind, change.target_ids)
+        batches = [
+            list(device_ids[i : i + batch_size]) for i in range(0, len(device_ids), batch_size)
+        ]
+        generation = await start_dispatch(conn, change.id, len(batches), services.clock.now())
+    if generation is None:
+        return None
+    return Dispatch(change, device_ids, generation, batches)
+
+
+async def finish_batch(services: Services, change_id: int, generation: int, batch: int) -> bool:
+    """Record a stored batch (`complete_batch`) in a transaction of its own."""
+    async with services.engine.begin() as conn:
+        return await complete_batch(conn, change_id, generation, batch, services.clock.now())
+
+
+async def relay_overdue(services: Services) -> tuple[list[int], int]:
+    """Claim the overdue changes (to hand on again) and purge old done ones: (ids, purged)."""
+    now = services.clock.now()
+    wait = timedelta(seconds=services.settings.plan_outbox_redispatch_s)
+    async with services.engine.begin() as conn:
+        overdue = await claim_overdue(conn, now, wait)
+        purged = await purge_done(conn, now)
+    return overdue, purged

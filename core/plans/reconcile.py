@@ -22,6 +22,7 @@ import uuid
 import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncConnection
 
+from core.bootstrap import Services
 from core.db.enums import DeviceStatus
 from core.db.tables import devices
 from core.plans.loader import native
@@ -38,3 +39,30 @@ async def next_slice(conn: AsyncConnection, after: uuid.UUID | None, limit: int)
     if after is not None:
         stmt = stmt.where(devices.c.id > after)
     return [native(value) for value in (await conn.execute(stmt)).scalars()]
+
+
+CURSOR_TTL_S = 7 * 24 * 3600
+
+
+async def take_slice(services: Services) -> tuple[list[uuid.UUID], bool]:
+    """The next slice of the walk and whether it ends the walk. The cursor moves before the
+    work: a slice that keeps failing must not stop the walk; at the end it starts over."""
+    cursor_key = services.keys.key("plans", "reconcile", "cursor")
+    after = _cursor(await services.redis.get(cursor_key))
+    limit = services.settings.plan_reconcile_devices
+    async with services.engine.connect() as conn:
+        device_ids = await next_slice(conn, after, limit)
+    complete = len(device_ids) < limit
+    next_cursor = "" if complete or not device_ids else str(device_ids[-1])
+    await services.redis.set(cursor_key, next_cursor, ex=CURSOR_TTL_S)
+    return device_ids, complete
+
+
+def _cursor(raw: object) -> uuid.UUID | None:
+    text = raw.decode() if isinstance(raw, bytes) else raw
+    if not text or not isinstance(text, str):
+        return None
+    try:
+        return uuid.UUID(text)
+    except ValueError:
+        return None

@@ -23,6 +23,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 from core.db.tables import proof_of_play_aggregate_daily as agg
 from core.errors import ValidationFailed
+from core.kernel.actor import Actor, Permission
 from core.proof_of_play.models import NO_CAMPAIGN, NO_STORE
 
 MAX_FILTER_IDS = 1000
@@ -173,6 +174,32 @@ async def report(
     rows = [_row(m) for m in result.mappings()]
     truncated = len(rows) > limit
     return Report(rows=rows[:limit], totals=await report_totals(conn, filters), truncated=truncated)
+
+
+async def read_report(
+    engine: AsyncEngine,
+    actor: Actor,
+    filters: ReportFilter,
+    group_by: Sequence[GroupBy],
+    *,
+    limit: int = DEFAULT_ROW_LIMIT,
+) -> Report:
+    """The console's report use case: authorized here, whichever edge asks (GraphQL)."""
+    actor.require(Permission.READ)
+    if not 0 < limit <= DEFAULT_ROW_LIMIT:
+        raise ValidationFailed(f"limit must be between 1 and {DEFAULT_ROW_LIMIT}", field="limit")
+    async with engine.connect() as conn:
+        return await report(conn, filters, group_by, limit=limit)
+
+
+def export_report_csv(
+    engine: AsyncEngine, actor: Actor, filters: ReportFilter, group_by: Sequence[GroupBy]
+) -> AsyncIterator[bytes]:
+    """The CSV export use case: authorized and validated now, before the caller starts a
+    streaming answer; the rows are read while the stream is consumed."""
+    actor.require(Permission.READ)
+    filters.validate()
+    return stream_report_csv(engine, filters, group_by)
 
 
 def csv_header(group_by: Sequence[GroupBy]) -> list[str]:

@@ -23,13 +23,11 @@ from pydantic import AwareDatetime, BaseModel, Field
 from starlette.requests import Request
 from starlette.responses import Response
 
-from core.devices.heartbeat import DeviceNotActive
 from core.inputs import json_bytes_may_hold_unstorable_text
-from core.proof_of_play import IngestPolicy, RejectCode, ingest_events, load_device_context
-from core.proof_of_play.ingest import ensure_batch_size
+from core.proof_of_play import RejectCode
 from core.proof_of_play.models import MAX_BATCH_EVENTS, MAX_PAYLOAD_BYTES
+from core.proof_of_play.uploads import record_device_plays
 from core.proof_of_play.validation import ShapedBatch, shape_batch_json
-from core.security.rate_limit import FixedWindowLimiter, RateLimit
 from device_edge.auth import authenticate_device
 from device_edge.context import edge_context
 from device_edge.limits import EVENTS_BODY_LIMIT
@@ -146,29 +144,11 @@ def _escaped_events(body: bytes) -> list[Any] | None:
     return events if isinstance(events, list) and events else None
 
 
-async def take_quota(request: Request, device_id: uuid.UUID, count: int) -> None:
-    """Count the batch against the device's quota before any work (429 when over)."""
-    if count == 0:
-        return
-    services = edge_context(request).services
-    rule = RateLimit("pop-events", services.settings.pop_device_events_per_minute, 60)
-    limiter = FixedWindowLimiter(services.redis, services.keys, services.clock, rule)
-    await limiter.consume(str(device_id), count)
-
-
 async def post_events(request: Request) -> Response:
     device = await authenticate_device(request)
     events = await read_events(request)
     services = edge_context(request).services
-    policy = IngestPolicy.from_settings(services.settings)
-    ensure_batch_size(len(events), policy)  # before taking a connection
-    await take_quota(request, device.device_id, len(events))
-    async with services.uow() as uow:
-        context = await load_device_context(uow.conn, device.device_id)
-        if context is None:
-            raise DeviceNotActive("this device no longer exists")
-        result = await ingest_events(uow.conn, context, events, clock=services.clock, policy=policy)
-        await uow.commit()
+    result = await record_device_plays(services, device.device_id, events)
     return ORJSONResponse(result.as_dict())
 
 

@@ -64,16 +64,13 @@ class PairingQuery:
         include_expired: bool = False,
         limit: int = 100,
     ) -> list[DeviceClaim]:
-        services = info.context.services
-        async with services.engine.connect() as conn:
-            views = await console.list_claims(
-                conn,
-                info.context.require_actor(),
-                services.clock,
-                status=status,
-                include_expired=include_expired,
-                limit=limit,
-            )
+        views = await console.list_claims(
+            info.context.services,
+            info.context.require_actor(),
+            status=status,
+            include_expired=include_expired,
+            limit=limit,
+        )
         return [DeviceClaim.from_view(view) for view in views]
 
 
@@ -92,18 +89,14 @@ class PairingMutation:
         group_id: uuid.UUID,
         name: str | None = None,
     ) -> DeviceClaimResult:
-        services = info.context.services
-        async with services.uow() as uow:
-            view = await console.approve_claim(
-                uow,
-                info.context.require_actor(),
-                services.clock,
-                claim_code=claim_code,
-                store_id=store_id,
-                group_id=group_id,
-                name=name,
-            )
-            await uow.commit()
+        view = await console.approve_claim(
+            info.context.services,
+            info.context.require_actor(),
+            claim_code=claim_code,
+            store_id=store_id,
+            group_id=group_id,
+            name=name,
+        )
         return DeviceClaimSuccess(claim=DeviceClaim.from_view(view))
 
     @strawberry.mutation(
@@ -111,12 +104,9 @@ class PairingMutation:
         description="Deny a screen code, or withdraw an unused installer code.",
     )
     async def deny_device_claim(self, info: AppInfo, claim_code: str) -> DeviceClaimResult:
-        services = info.context.services
-        async with services.uow() as uow:
-            view = await console.deny_claim(
-                uow, info.context.require_actor(), services.clock, claim_code=claim_code
-            )
-            await uow.commit()
+        view = await console.deny_claim(
+            info.context.services, info.context.require_actor(), claim_code=claim_code
+        )
         return DeviceClaimSuccess(claim=DeviceClaim.from_view(view))
 
     @strawberry.mutation(
@@ -135,16 +125,13 @@ class PairingMutation:
     ) -> CreateDeviceClaimsResult:
         services = info.context.services
         wanted = _names(names, count)
-        async with services.uow() as uow:
-            views = await console.create_console_claims(
-                uow,
-                info.context.require_actor(),
-                services.clock,
-                store_id=store_id,
-                group_id=group_id,
-                names=wanted,
-                ttl=timedelta(hours=expires_in_hours),
-                interval_s=services.settings.claim_poll_interval_s,
-            )
-            await uow.commit()
+        views = await console.create_console_claims(
+            services,
+            info.context.require_actor(),
+            store_id=store_id,
+            group_id=group_id,
+            names=wanted,
+            ttl=timedelta(hours=expires_in_hours),
+            interval_s=services.settings.claim_poll_interval_s,
+        )
         return DeviceClaimsSuccess(claims=[DeviceClaim.from_view(view) for view in views])

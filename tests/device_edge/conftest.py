@@ -72,16 +72,13 @@ async def placement(services: Services) -> Placement:
 async def console_codes(
     services: Services, placement: Placement, count: int = 1, name: str = "Lobby"
 ) -> list[str]:
-    async with services.uow() as uow:
-        views = await create_console_claims(
-            uow,
-            Actor.system(),
-            services.clock,
-            store_id=placement.store_id,
-            group_id=placement.group_id,
-            names=[f"{name} {i}" for i in range(count)],
-        )
-        await uow.commit()
+    views = await create_console_claims(
+        services,
+        Actor.system(),
+        store_id=placement.store_id,
+        group_id=placement.group_id,
+        names=[f"{name} {i}" for i in range(count)],
+    )
     return [view.claim_code for view in views]
 
 

@@ -145,9 +145,7 @@ async def test_a_withdrawn_installer_code_is_denied(
     edge_client: httpx.AsyncClient, services: Services, placement: Placement
 ) -> None:
     [code] = await console_codes(services, placement)
-    async with services.uow() as uow:
-        await deny_claim(uow, Actor.system(), services.clock, claim_code=code)
-        await uow.commit()
+    await deny_claim(services, Actor.system(), claim_code=code)
     response = await edge_client.post(CLAIM, json={"claim_code": code})
     assert response.status_code == 400
     assert error_of(response)["code"] == "access_denied"

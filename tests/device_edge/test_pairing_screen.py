@@ -41,17 +41,14 @@ def poll_answer(response: httpx.Response) -> tuple[str, int | None]:
 
 
 async def approve(services: Services, placement: Placement, code: str, name: str) -> None:
-    async with services.uow() as uow:
-        await approve_claim(
-            uow,
-            Actor.system(),
-            services.clock,
-            claim_code=code,
-            store_id=placement.store_id,
-            group_id=placement.group_id,
-            name=name,
-        )
-        await uow.commit()
+    await approve_claim(
+        services,
+        Actor.system(),
+        claim_code=code,
+        store_id=placement.store_id,
+        group_id=placement.group_id,
+        name=name,
+    )
 
 
 async def test_create_claim_answers_a_code_and_a_secret_stored_only_as_hash(
@@ -113,9 +110,7 @@ async def test_poll_denied(
     edge_client: httpx.AsyncClient, services: Services, clock: FrozenClock
 ) -> None:
     claim = await create(edge_client)
-    async with services.uow() as uow:
-        await deny_claim(uow, Actor.system(), services.clock, claim_code=claim["claim_code"])
-        await uow.commit()
+    await deny_claim(services, Actor.system(), claim_code=claim["claim_code"])
     assert poll_answer(await poll(edge_client, claim))[0] == "access_denied"
     clock.advance(timedelta(seconds=1))  # no slow_down for a final answer
     assert poll_answer(await poll(edge_client, claim))[0] == "access_denied"

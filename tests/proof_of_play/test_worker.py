@@ -9,7 +9,7 @@ import pytest
 from core.bootstrap import Services
 from core.proof_of_play.partitions import existing_partitions
 from workers import runtime
-from workers.pop_maintenance import maintain_pop_partitions
+from workers.proof_of_play import maintain_pop_partitions
 
 
 @pytest.fixture

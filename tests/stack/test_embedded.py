@@ -152,7 +152,8 @@ def test_servers_left_by_a_killed_owner_are_replaced(embedded_data_dir: Path) ->
     try:
         assert not any(pid_alive(pid) for pid in leftovers)
         assert query(pg_url, "SELECT 1") == [(1,)]
-        assert redis.Redis.from_url(redis_url).ping()
+        with redis.Redis.from_url(redis_url) as client:  # closed: no ResourceWarning later
+            assert client.ping()
     finally:
         stop_redis()
         stop_pg()

@@ -23,10 +23,9 @@ from starlette.routing import Route
 
 from core.bootstrap import Services
 from core.errors import DomainError, Unauthenticated, ValidationFailed
-from core.identity.actor import Permission
 from core.identity.sessions import authenticate
 from core.inputs import MESSAGES, date_problem
-from core.proof_of_play.reports import GroupBy, ReportFilter, parse_group_by, stream_report_csv
+from core.proof_of_play.reports import GroupBy, ReportFilter, export_report_csv, parse_group_by
 from graphql_api.context import client_ip
 from http_common.bearer import bearer_token
 from http_common.error_envelope import domain_error_response
@@ -103,13 +102,13 @@ async def export_proof_of_play_csv(request: Request) -> Response:
         if token is None:
             raise Unauthenticated("send a console token as `Authorization: Bearer <token>`")
         actor = await authenticate(services, token, client_ip(request))
-        actor.require(Permission.READ)
         filters, group_by = parse_query(request)
+        rows = export_report_csv(services.engine, actor, filters, group_by)
     except DomainError as exc:
         return _error(exc)
     name = f"proof-of-play_{filters.start or 'start'}_{filters.end or 'end'}.csv"
     return StreamingResponse(
-        stream_report_csv(services.engine, filters, group_by),
+        rows,
         media_type="text/csv; charset=utf-8",
         headers={
             "Content-Disposition": f'attachment; filename="{name}"',

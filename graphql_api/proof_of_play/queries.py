@@ -4,11 +4,10 @@ from __future__ import annotations
 
 import strawberry
 
-from core.errors import ValidationFailed
-from core.proof_of_play.reports import DEFAULT_ROW_LIMIT, parse_group_by, report
+from core.proof_of_play.reports import DEFAULT_ROW_LIMIT, parse_group_by, read_report
 from graphql_api.context import AppInfo
 from graphql_api.permissions import CanRead
-from graphql_api.reports.types import (
+from graphql_api.proof_of_play.types import (
     ProofOfPlayFilter,
     ProofOfPlayGroupBy,
     ProofOfPlayReport,
@@ -36,13 +35,14 @@ class ReportsQuery:
         group_by: list[ProofOfPlayGroupBy] | None = None,
         limit: int = DEFAULT_ROW_LIMIT,
     ) -> ProofOfPlayReport:
-        if not 0 < limit <= DEFAULT_ROW_LIMIT:
-            raise ValidationFailed(
-                f"limit must be between 1 and {DEFAULT_ROW_LIMIT}", field="limit"
-            )
         dimensions = parse_group_by([g.value for g in group_by or []])
-        async with info.context.services.engine.connect() as conn:
-            result = await report(conn, filter.to_core(), dimensions, limit=limit)
+        result = await read_report(
+            info.context.services.engine,
+            info.context.require_actor(),
+            filter.to_core(),
+            dimensions,
+            limit=limit,
+        )
         return ProofOfPlayReport(
             rows=[ProofOfPlayRow.from_core(row) for row in result.rows],
             totals=ProofOfPlayTotals.from_core(result.totals),
