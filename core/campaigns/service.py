@@ -116,24 +116,10 @@ async def _announce(services: Services, uow: UnitOfWork, campaign_id: uuid.UUID)
             )
         )
     ).scalars()
-    await notify_plan_inputs_changed(
-        uow,
-        PlanChangeKind.CAMPAIGN,
-        [campaign_id],
-        redis=services.redis,
-        keys=services.keys,
-        clock=services.clock,
-    )
+    await notify_plan_inputs_changed(uow, services, PlanChangeKind.CAMPAIGN, [campaign_id])
     schedule_ids = list(affected)
     if schedule_ids:
-        await notify_plan_inputs_changed(
-            uow,
-            PlanChangeKind.SCHEDULE,
-            schedule_ids,
-            redis=services.redis,
-            keys=services.keys,
-            clock=services.clock,
-        )
+        await notify_plan_inputs_changed(uow, services, PlanChangeKind.SCHEDULE, schedule_ids)
 
 
 async def _locked(conn: AsyncConnection, campaign_id: uuid.UUID) -> Campaign:

@@ -168,14 +168,7 @@ async def finalize_upload(services: Services, actor: Actor, upload_id: uuid.UUID
             after=dataclasses.asdict(version),
             details={"upload_id": str(upload.id)},
         )
-        await notify_plan_inputs_changed(
-            uow,
-            PlanChangeKind.CONTENT,
-            [upload.content_id],
-            redis=services.redis,
-            keys=services.keys,
-            clock=services.clock,
-        )
+        await notify_plan_inputs_changed(uow, services, PlanChangeKind.CONTENT, [upload.content_id])
         await uow.commit()
     return version
 

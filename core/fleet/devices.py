@@ -158,14 +158,7 @@ async def assign_devices(
             if (found[row.id].store_id, found[row.id].group_id) != (row.store_id, row.group_id)
         ]
         if changed:
-            await notify_plan_inputs_changed(
-                uow,
-                PlanChangeKind.DEVICE,
-                changed,
-                redis=services.redis,
-                keys=services.keys,
-                clock=services.clock,
-            )
+            await notify_plan_inputs_changed(uow, services, PlanChangeKind.DEVICE, changed)
         await uow.commit()
     order = {device_id: index for index, device_id in enumerate(unique_ids)}
     return sorted(after, key=lambda row: order[row.id])
@@ -210,14 +203,7 @@ async def decommission_device(services: Services, actor: Actor, device_id: uuid.
             before={"status": before.status},
             after={"status": after.status, "decommissioned_at": after.decommissioned_at},
         )
-        await notify_plan_inputs_changed(
-            uow,
-            PlanChangeKind.DEVICE,
-            [device_id],
-            redis=services.redis,
-            keys=services.keys,
-            clock=services.clock,
-        )
+        await notify_plan_inputs_changed(uow, services, PlanChangeKind.DEVICE, [device_id])
         event = DeviceStatusEvent(
             device_id=device_id,
             store_id=after.store_id,

@@ -129,14 +129,7 @@ async def update_group(
             after.default_playlist_id,
             after.policy_json,
         ):
-            await notify_plan_inputs_changed(
-                uow,
-                PlanChangeKind.GROUP,
-                [group_id],
-                redis=services.redis,
-                keys=services.keys,
-                clock=services.clock,
-            )
+            await notify_plan_inputs_changed(uow, services, PlanChangeKind.GROUP, [group_id])
         await uow.commit()
     return after
 

@@ -105,14 +105,7 @@ async def update_store(
             after.operating_hours_json,
         ):
             # Schedules without a timezone of their own follow the store's.
-            await notify_plan_inputs_changed(
-                uow,
-                PlanChangeKind.STORE,
-                [store_id],
-                redis=services.redis,
-                keys=services.keys,
-                clock=services.clock,
-            )
+            await notify_plan_inputs_changed(uow, services, PlanChangeKind.STORE, [store_id])
         await uow.commit()
     return after
 

@@ -16,10 +16,9 @@ import uuid
 from collections.abc import Sequence
 
 import orjson
-import redis.asyncio as aioredis
 import structlog
 
-from core.clock import Clock
+from core.bootstrap import Services
 from core.db.enums import PlanChangeKind
 from core.db.uow import UnitOfWork
 from core.plans import outbox
@@ -36,26 +35,20 @@ def plan_inputs_channel(keys: Keys) -> str:
 
 
 async def notify_plan_inputs_changed(
-    uow: UnitOfWork,
-    kind: PlanChangeKind,
-    ids: Sequence[uuid.UUID],
-    *,
-    redis: aioredis.Redis,
-    keys: Keys,
-    clock: Clock,
+    uow: UnitOfWork, services: Services, kind: PlanChangeKind, ids: Sequence[uuid.UUID]
 ) -> int | None:
     """Record the change in `uow`'s transaction; once it commits, hand it to the planning
     workers and publish `{"kind", "ids"}` on the plan-inputs channel. Returns
     the outbox id (None when `ids` is empty: nothing changed)."""
     if not ids:
         return None
-    change_id = await outbox.record(uow.conn, kind, ids, clock.now())
+    change_id = await outbox.record(uow.conn, kind, ids, services.clock.now())
     message = orjson.dumps({"kind": kind.value, "ids": sorted({str(i) for i in ids})})
-    channel = plan_inputs_channel(keys)
+    channel = plan_inputs_channel(services.keys)
 
     async def publish() -> None:
         await hand_off(change_id)  # never raises: the outbox keeps the change
-        await redis.publish(channel, message)
+        await services.redis.publish(channel, message)
 
     uow.after_commit(publish)
     return change_id

@@ -98,14 +98,7 @@ async def _compact(conn: AsyncConnection, playlist_id: uuid.UUID) -> None:
 
 
 async def _changed(services: Services, uow: UnitOfWork, playlist_id: uuid.UUID) -> None:
-    await notify_plan_inputs_changed(
-        uow,
-        PlanChangeKind.PLAYLIST,
-        [playlist_id],
-        redis=services.redis,
-        keys=services.keys,
-        clock=services.clock,
-    )
+    await notify_plan_inputs_changed(uow, services, PlanChangeKind.PLAYLIST, [playlist_id])
 
 
 async def add_item(

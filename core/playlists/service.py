@@ -88,14 +88,7 @@ async def _update(
             action=action,
         )
         if affects_plans:
-            await notify_plan_inputs_changed(
-                uow,
-                PlanChangeKind.PLAYLIST,
-                [playlist_id],
-                redis=services.redis,
-                keys=services.keys,
-                clock=services.clock,
-            )
+            await notify_plan_inputs_changed(uow, services, PlanChangeKind.PLAYLIST, [playlist_id])
         await uow.commit()
     return after
 

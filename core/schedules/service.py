@@ -43,14 +43,7 @@ async def _announce(services: Services, uow: UnitOfWork, affected: Iterable[Sche
         by_kind[target_kind].add(schedule.target_id)
     for kind, ids in by_kind.items():
         if ids:
-            await notify_plan_inputs_changed(
-                uow,
-                kind,
-                sorted(ids),
-                redis=services.redis,
-                keys=services.keys,
-                clock=services.clock,
-            )
+            await notify_plan_inputs_changed(uow, services, kind, sorted(ids))
 
 
 async def _locked(conn: AsyncConnection, schedule_id: uuid.UUID) -> Schedule:

@@ -24,6 +24,7 @@ import uuid
 import weakref
 from collections.abc import AsyncGenerator, AsyncIterator
 from functools import partial
+from typing import Protocol
 
 import redis.asyncio as aioredis
 import strawberry
@@ -100,6 +101,29 @@ async def _events(subscription: Subscription) -> AsyncIterator[Event]:
         raise _events_lost() from exc
 
 
+class _DeviceChange(Protocol):
+    @property
+    def device_id(self) -> uuid.UUID: ...
+    @property
+    def store_id(self) -> uuid.UUID | None: ...
+    @property
+    def group_id(self) -> uuid.UUID | None: ...
+
+
+def _in_scope(
+    change: _DeviceChange,
+    store_id: uuid.UUID | None,
+    group_id: uuid.UUID | None,
+    device_id: uuid.UUID | None = None,
+) -> bool:
+    """A device event within the subscription's optional store, group and device."""
+    return (
+        (store_id is None or change.store_id == store_id)
+        and (group_id is None or change.group_id == group_id)
+        and (device_id is None or change.device_id == device_id)
+    )
+
+
 async def _summaries(services: Services, scope: SummaryScope) -> AsyncIterator[FleetSummary]:
     """The summary for one scope now, then after each burst of changes that alters it."""
     store_id, group_id = scope
@@ -136,9 +160,7 @@ class MonitoringSubscription:
                 change = event.shared("change", partial(parse_status_event, event.payload))
                 if change is None or change.status == change.previous_status:
                     continue
-                if store_id is not None and change.store_id != store_id:
-                    continue
-                if group_id is not None and change.group_id != group_id:
+                if not _in_scope(change, store_id, group_id):
                     continue
                 _use_event_loaders(info, event)
                 yield DeviceStatusChange.from_core(change)
@@ -160,11 +182,7 @@ class MonitoringSubscription:
                 change = event.shared("sync", partial(parse_sync_event, event.payload))
                 if change is None or change.sync_state == change.previous_sync_state:
                     continue
-                if store_id is not None and change.store_id != store_id:
-                    continue
-                if group_id is not None and change.group_id != group_id:
-                    continue
-                if device_id is not None and change.device_id != device_id:
+                if not _in_scope(change, store_id, group_id, device_id):
                     continue
                 _use_event_loaders(info, event)
                 yield DeviceSyncStateChange.from_core(change)

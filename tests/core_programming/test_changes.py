@@ -17,14 +17,7 @@ async def test_published_after_commit_with_sorted_unique_ids(
 ) -> None:
     a, b = sorted([uuid.uuid4(), uuid.uuid4()], key=str)
     async with services.uow() as uow:
-        await notify_plan_inputs_changed(
-            uow,
-            PlanChangeKind.PLAYLIST,
-            [b, a, b],
-            redis=services.redis,
-            keys=services.keys,
-            clock=services.clock,
-        )
+        await notify_plan_inputs_changed(uow, services, PlanChangeKind.PLAYLIST, [b, a, b])
         assert await plan_inputs.drain(0.1) == []  # not before COMMIT
         await uow.commit()
     assert await plan_inputs.drain() == [{"kind": "playlist", "ids": [str(a), str(b)]}]
@@ -39,22 +32,8 @@ async def test_nothing_published_on_rollback(
 ) -> None:
     with pytest.raises(RuntimeError):
         async with services.uow() as uow:
-            await notify_plan_inputs_changed(
-                uow,
-                PlanChangeKind.SCHEDULE,
-                [uuid.uuid4()],
-                redis=services.redis,
-                keys=services.keys,
-                clock=services.clock,
-            )
+            await notify_plan_inputs_changed(uow, services, PlanChangeKind.SCHEDULE, [uuid.uuid4()])
             raise RuntimeError("use case failed")
     async with services.uow() as uow:  # never committed
-        await notify_plan_inputs_changed(
-            uow,
-            PlanChangeKind.SCHEDULE,
-            [uuid.uuid4()],
-            redis=services.redis,
-            keys=services.keys,
-            clock=services.clock,
-        )
+        await notify_plan_inputs_changed(uow, services, PlanChangeKind.SCHEDULE, [uuid.uuid4()])
     assert await plan_inputs.drain() == []
