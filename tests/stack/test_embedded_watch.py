@@ -12,6 +12,8 @@ import shutil
 import signal
 import subprocess
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 import psutil
@@ -123,19 +125,40 @@ def test_a_killed_postgres_comes_back_even_with_a_busy_backend(embedded_data_dir
         server.stop()
 
 
-def test_a_server_that_cannot_start_is_retried_with_backoff_then_given_up(
+@contextmanager
+def redis_that_cannot_start(
     embedded_data_dir: Path,
-) -> None:
+) -> Iterator[tuple[EmbeddedRedis, Path, Path]]:
+    """A running embedded Redis whose directory can be blocked by a file, so that restarting
+    it fails until the directory is put back; restores the directory and stops the server
+    whatever the test did. Yields (server, its directory, where the directory was moved)."""
     server = launch_redis(embedded_data_dir)
-    clock = SteppedClock()
-    said: list[str] = []
     directory = embedded_data_dir / "redis"
     moved = embedded_data_dir / "redis.moved"
     try:
+        yield server, directory, moved
+    finally:
+        if moved.exists():
+            shutil.rmtree(directory, ignore_errors=True)
+            directory.unlink(missing_ok=True)
+            moved.rename(directory)
+        server.stop()
+
+
+def block_directory(directory: Path, moved: Path) -> None:
+    directory.rename(moved)
+    directory.write_text("a file where the server's directory belongs")
+
+
+def test_a_server_that_cannot_start_is_retried_with_backoff_then_given_up(
+    embedded_data_dir: Path,
+) -> None:
+    clock = SteppedClock()
+    said: list[str] = []
+    with redis_that_cannot_start(embedded_data_dir) as (server, directory, moved):
         watch = EmbeddedWatch([server], say=said.append, monotonic=clock)
         kill_and_wait(server, redis_pid(embedded_data_dir))
-        directory.rename(moved)
-        directory.write_text("a file where the server's directory belongs")
+        block_directory(directory, moved)
 
         assert watch.check() is None  # died: restarted at once, which fails
         assert said[0] == "embedded redis exited with -9; restarting it"
@@ -154,29 +177,20 @@ def test_a_server_that_cannot_start_is_retried_with_backoff_then_given_up(
 
         assert waits == [1, 2, 4, 8, 16][: MAX_FAILURES - 1]
         assert reason.startswith("embedded redis could not be restarted: FileExistsError")
-    finally:
-        if moved.exists():
-            directory.unlink(missing_ok=True)
-            moved.rename(directory)
-        server.stop()
 
 
 def test_a_server_that_fails_to_start_is_retried_until_it_comes_back(
     embedded_data_dir: Path,
 ) -> None:
-    server = launch_redis(embedded_data_dir)
     clock = SteppedClock()
     said: list[str] = []
-    directory = embedded_data_dir / "redis"
-    moved = embedded_data_dir / "redis.moved"
-    try:
+    with redis_that_cannot_start(embedded_data_dir) as (server, directory, moved):
         client = redis.Redis.from_url(server.url())
         client.set("kept", b"still here")
         client.close()
         watch = EmbeddedWatch([server], say=said.append, monotonic=clock)
         kill_and_wait(server, redis_pid(embedded_data_dir))
-        directory.rename(moved)
-        directory.write_text("a file where the server's directory belongs")
+        block_directory(directory, moved)
         assert watch.check() is None
         assert said[-1].endswith("restarting it in 1s")
 
@@ -189,9 +203,3 @@ def test_a_server_that_fails_to_start_is_retried_until_it_comes_back(
         client = redis.Redis.from_url(server.url())
         assert client.get("kept") == b"still here"
         client.close()
-    finally:
-        if moved.exists():
-            shutil.rmtree(directory, ignore_errors=True)
-            directory.unlink(missing_ok=True)
-            moved.rename(directory)
-        server.stop()
