@@ -29,6 +29,7 @@ COPY graphql_api ./graphql_api
 COPY device_edge ./device_edge
 COPY workers ./workers
 COPY queueing ./queueing
+COPY telemetry ./telemetry
 COPY ops ./ops
 COPY simulator ./simulator
 COPY faults ./faults

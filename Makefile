@@ -7,13 +7,16 @@ BIN := $(VENV)/bin
 # Touched after a successful install: the venv is reinstalled only when the lock changes.
 STAMP := $(VENV)/.installed-stamp
 # Exact versions with hashes, resolved from pyproject.toml by `make lock`: LOCK for the venv
-# (runtime + dev + embedded), RUNTIME_LOCK for the Docker image (same pins, runtime only).
+# (runtime + dev + embedded + otel), RUNTIME_LOCK for the Docker image (same pins, runtime only).
 LOCK := requirements/lock.txt
 RUNTIME_LOCK := requirements/runtime.txt
 LOCK_ARGS ?=
 UV_COMPILE = $(BIN)/uv pip compile pyproject.toml --universal --python-version 3.11 \
 	--generate-hashes --custom-compile-command "make lock" --quiet $(LOCK_ARGS)
 PYTEST_ARGS ?=
+# Parallel test processes (pytest-xdist); 0 runs the suite in this process. More processes
+# than cores pays: most tests wait on PostgreSQL, Redis or a subprocess, not on the CPU.
+TEST_WORKERS ?= 4
 BENCH_ARGS ?=
 FAULTS_ARGS ?=
 
@@ -22,7 +25,7 @@ FAULTS_ARGS ?=
 
 help:
 	@echo "make run           start the whole stack (embedded PostgreSQL/Redis unless DATABASE_URL/REDIS_URL are set)"
-	@echo "make test          run the test suite (PYTEST_ARGS='-k name -x' to narrow it)"
+	@echo "make test          run the test suite in TEST_WORKERS=4 processes (PYTEST_ARGS='-k name -x' to narrow it)"
 	@echo "make lint          ruff check, ruff format --check, mypy --strict on every package, lint-imports"
 	@echo "make lock          re-resolve requirements/*.txt after editing pyproject.toml (LOCK_ARGS=--upgrade)"
 	@echo "make fmt           format and auto-fix with ruff"
@@ -45,14 +48,14 @@ $(STAMP): pyproject.toml $(LOCK) | $(BIN)/python
 # Keeps every existing pin that still fits pyproject.toml. LOCK_ARGS=--upgrade moves all pins
 # to the newest allowed releases, LOCK_ARGS='--upgrade-package starlette' only one.
 lock: venv
-	$(UV_COMPILE) --extra dev --extra embedded -o $(LOCK)
+	$(UV_COMPILE) --extra dev --extra embedded --extra otel -o $(LOCK)
 	$(UV_COMPILE) --constraint $(LOCK) -o $(RUNTIME_LOCK)
 
 run: venv
 	$(BIN)/signage up
 
 test: venv
-	$(BIN)/pytest $(PYTEST_ARGS)
+	$(BIN)/pytest -n $(TEST_WORKERS) --maxschedchunk 1 $(PYTEST_ARGS)
 
 lint: venv
 	$(BIN)/ruff check .

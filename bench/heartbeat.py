@@ -28,6 +28,7 @@ import socket
 import statistics
 import subprocess
 import sys
+import tempfile
 import time
 import uuid
 from pathlib import Path
@@ -83,6 +84,16 @@ def start_server(app: str, env: dict[str, str], port: int) -> subprocess.Popen[b
         "--no-access-log",
     ]
     return subprocess.Popen(argv, cwd=ROOT, env=env)
+
+
+def metrics_env(env: dict[str, str]) -> dict[str, str]:
+    """The edge's environment as `signage` launches it: metrics in multiprocess mode, the
+    listener on a free port."""
+    return {
+        **env,
+        "PROMETHEUS_MULTIPROC_DIR": tempfile.mkdtemp(prefix="bench-metrics-"),
+        "METRICS_EDGE_PORT": str(free_port()),
+    }
 
 
 async def wait_up(base_url: str, path: str, timeout_s: float = 30.0) -> None:
@@ -207,12 +218,21 @@ async def main() -> None:
         settings = Settings.model_validate({k: v for k, v in env.items() if k.isupper()})
         requests = heartbeat_requests(settings, device_ids)
 
-        edge_port, base_port = free_port(), free_port()
-        processes.append(start_server("device_edge.app:create_app", env, edge_port))
+        edge_port, base_port, bare_port = free_port(), free_port(), free_port()
+        # The edge as deployed: metrics on, in multiprocess mode (docs/metrics.md); and the
+        # same edge with METRICS_ENABLED=false, to measure what the metrics cost.
+        processes.append(start_server("device_edge.app:create_app", metrics_env(env), edge_port))
         processes.append(start_server("bench.baseline_app:create_app", env, base_port))
+        processes.append(
+            start_server(
+                "device_edge.app:create_app", {**env, "METRICS_ENABLED": "false"}, bare_port
+            )
+        )
         edge_url, base_url = f"http://127.0.0.1:{edge_port}", f"http://127.0.0.1:{base_port}"
+        bare_url = f"http://127.0.0.1:{bare_port}"
         await wait_up(edge_url, "/readyz")
         await wait_up(base_url, "/")
+        await wait_up(bare_url, "/readyz")
 
         # Warm-up: every device goes online once (transition rows, epoch cache, prepared
         # statements), so the measured run is the steady state of a fleet.
@@ -227,24 +247,31 @@ async def main() -> None:
         }
         await asyncio.to_thread(run_load, base_url, requests, **load)
         await asyncio.to_thread(run_load, edge_url, requests, **load)
+        await asyncio.to_thread(run_load, bare_url, requests, **load)
 
-        # Alternate the two servers, so both see the same (shared, noisy) machine.
+        # Alternate the servers, so all see the same (shared, noisy) machine.
         load["duration_s"] = args.seconds
         base_rps: list[float] = []
         edge_rps: list[float] = []
+        bare_rps: list[float] = []
         failures = 0
         for round_no in range(1, args.rounds + 1):
             baseline, baseline_cpu = await measure(base_url, processes[1].pid, requests, load)
             edge, edge_cpu = await measure(edge_url, processes[0].pid, requests, load)
+            bare, bare_cpu = await measure(bare_url, processes[2].pid, requests, load)
             print(f"round {round_no}")
             report("baseline", baseline, baseline_cpu)
             report("edge", edge, edge_cpu)
+            report("no metrics", bare, bare_cpu)
             base_rps.append(baseline.rps)
             edge_rps.append(edge.rps)
-            failures += edge.failures
+            bare_rps.append(bare.rps)
+            failures += edge.failures + bare.failures
         ratio = statistics.median(edge_rps) / statistics.median(base_rps)
         per_round = ", ".join(f"{e / b:.0%}" for e, b in zip(edge_rps, base_rps, strict=True))
         print(f"ratio      {ratio:.1%} of medians (target >= 25%); per round: {per_round}")
+        metrics_ratio = statistics.median(edge_rps) / statistics.median(bare_rps)
+        print(f"metrics    edge with metrics / without: {metrics_ratio:.1%} of medians")
         metric = {
             "name": "heartbeat req/s, one edge process",
             "value": round(statistics.median(edge_rps)),
@@ -256,7 +283,18 @@ async def main() -> None:
             "target": ">= 25%",
             "passed": ratio >= 0.25,
         }
-        print("BENCH_RESULT " + json.dumps({"bench": "heartbeat", "metrics": [metric]}))
+        cost = {
+            "name": "heartbeat req/s, edge with metrics",
+            "value": round(statistics.median(edge_rps)),
+            "unit": "req/s",
+            "limit": round(statistics.median(bare_rps)),
+            "limit_label": "the same edge, METRICS_ENABLED=false",
+            "ratio": round(metrics_ratio, 4),
+            "ratio_label": "with / without metrics (medians)",
+            "target": ">= 90%",
+            "passed": metrics_ratio >= 0.9,
+        }
+        print("BENCH_RESULT " + json.dumps({"bench": "heartbeat", "metrics": [metric, cost]}))
 
         online = await conn.fetchval("SELECT count(*) FROM devices WHERE status = 'online'")
         transitions = await conn.fetchval("SELECT count(*) FROM device_status_transitions")

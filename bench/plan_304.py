@@ -39,6 +39,7 @@ from bench.heartbeat import (  # noqa: E402
     cpu_seconds,
     dsn,
     free_port,
+    metrics_env,
     start_server,
     wait_up,
 )
@@ -134,12 +135,20 @@ async def main() -> None:
             for device_id in device_ids
         }
 
-        edge_port, base_port = free_port(), free_port()
-        processes.append(start_server("device_edge.app:create_app", env, edge_port))
+        edge_port, base_port, bare_port = free_port(), free_port(), free_port()
+        # The edge as deployed (metrics on, multiprocess mode), and without metrics.
+        processes.append(start_server("device_edge.app:create_app", metrics_env(env), edge_port))
         processes.append(start_server("bench.baseline_app:create_app", env, base_port))
+        processes.append(
+            start_server(
+                "device_edge.app:create_app", {**env, "METRICS_ENABLED": "false"}, bare_port
+            )
+        )
         edge_url, base_url = f"http://127.0.0.1:{edge_port}", f"http://127.0.0.1:{base_port}"
+        bare_url = f"http://127.0.0.1:{bare_port}"
         await wait_up(edge_url, "/readyz")
         await wait_up(base_url, "/")
+        await wait_up(bare_url, "/readyz")
 
         # Every device fetches its plan once: generated on demand, ETag and epoch cached.
         requests: list[RequestSpec] = []
@@ -162,6 +171,7 @@ async def main() -> None:
         load: dict[str, Any] = {"connections": args.connections, "duration_s": 2, "tool": args.tool}
         await asyncio.to_thread(run_load, base_url, requests, **load)  # warm-up
         await asyncio.to_thread(run_load, edge_url, requests, **load)
+        await asyncio.to_thread(run_load, bare_url, requests, **load)
 
         # Alternate the two servers for several rounds and compare medians: on a shared
         # machine the load from other processes drifts, and back-to-back runs would
@@ -169,11 +179,14 @@ async def main() -> None:
         load["duration_s"] = args.seconds
         baselines: list[Measured] = []
         edges: list[Measured] = []
+        bares: list[Measured] = []
         before = await transactions(conn, name)
         for _ in range(args.rounds):
             baselines.append(await measure(base_url, processes[1].pid, requests, load))
             edges.append(await measure(edge_url, processes[0].pid, requests, load))
+            bares.append(await measure(bare_url, processes[2].pid, requests, load))
         after = await transactions(conn, name)
+        bare = sorted(bares, key=lambda r: r.rps)[len(bares) // 2]
         baseline = sorted(baselines, key=lambda r: r.rps)[len(baselines) // 2]
         edge = sorted(edges, key=lambda r: r.rps)[len(edges) // 2]
         report("baseline", baseline)
@@ -187,10 +200,15 @@ async def main() -> None:
         # the CPU each one spends per request does not depend on that.
         cpu_ratio = baseline.cpu_us_per_request / edge.cpu_us_per_request
         print(f"cpu ratio  {cpu_ratio:.1%} (baseline CPU per request / edge CPU per request)")
-        # `before` itself is one transaction of this script; the edge added the rest.
-        served = sum(e.result.requests for e in edges)
+        report("no metrics", bare)
+        print(
+            f"metrics    edge 304 with metrics / without: {edge.rps / bare.rps:.1%} of medians; "
+            f"CPU per request {bare.cpu_us_per_request / edge.cpu_us_per_request:.1%}"
+        )
+        # `before` itself is one transaction of this script; the two edges added the rest.
+        served = sum(e.result.requests for e in [*edges, *bares])
         print(f"postgres   {after - before - 1} transactions during {served} 304s")
-        if any(e.result.failures for e in edges):
+        if any(e.result.failures for e in [*edges, *bares]):
             raise SystemExit("some requests failed")
         await conn.close()
     finally:

@@ -167,6 +167,21 @@ class Settings(BaseSettings):
     plan_reconcile_devices: int = Field(
         default=20_000, alias="PLAN_RECONCILE_DEVICES", ge=100, le=10_000_000
     )
+    # Prometheus metrics (telemetry, docs/metrics.md): each process kind opens a listener of
+    # its own on METRICS_HOST (loopback by default: nothing leaves the host unless asked);
+    # a port of 0 turns one off. METRICS_TOKEN, when set, is required as a bearer token by
+    # every metrics endpoint; METRICS_PUBLIC also serves /metrics on the two public ports and
+    # is refused without a token.
+    metrics_enabled: bool = Field(default=True, alias="METRICS_ENABLED")
+    metrics_host: str = Field(default="127.0.0.1", alias="METRICS_HOST", min_length=1)
+    metrics_api_port: int = Field(default=9101, alias="METRICS_API_PORT", ge=0, le=65535)
+    metrics_edge_port: int = Field(default=9102, alias="METRICS_EDGE_PORT", ge=0, le=65535)
+    metrics_worker_port: int = Field(default=9103, alias="METRICS_WORKER_PORT", ge=0, le=65535)
+    metrics_scheduler_port: int = Field(
+        default=9104, alias="METRICS_SCHEDULER_PORT", ge=0, le=65535
+    )
+    metrics_public: bool = Field(default=False, alias="METRICS_PUBLIC")
+    metrics_token: SecretStr | None = Field(default=None, alias="METRICS_TOKEN")
 
     log_level: str = Field(default="INFO", alias="LOG_LEVEL")
     log_json: bool = Field(default=False, alias="LOG_JSON")
@@ -251,6 +266,17 @@ class Settings(BaseSettings):
     def _check_keys(self) -> Settings:
         if self.jwt_active_kid not in self.jwt_keys:
             raise ValueError(f"JWT_ACTIVE_KID {self.jwt_active_kid!r} is not a key in JWT_KEYS")
+        return self
+
+    @model_validator(mode="after")
+    def _check_metrics(self) -> Settings:
+        token = self.metrics_token.get_secret_value() if self.metrics_token else ""
+        if self.metrics_token is not None and len(token) < 16:
+            raise ValueError("METRICS_TOKEN must be at least 16 characters")
+        if self.metrics_public and not token:
+            raise ValueError(
+                "METRICS_PUBLIC=true serves /metrics on the public ports: set METRICS_TOKEN"
+            )
         return self
 
     @property

@@ -1,6 +1,6 @@
-"""Field-level input rules shared by every domain: the error collector, text rules and LIKE
-escaping. A kernel module: it imports nothing from the domain packages, so any of them can
-use it without an import cycle.
+"""Field-level input rules shared by every domain: the error collector, text rules, times of
+day and LIKE escaping. A kernel module: it imports nothing from the domain packages, so any
+of them can use it without an import cycle.
 
 Why a collector: a console form wants every problem at once, each tied to the input field
 that caused it, rather than one error per round trip.
@@ -13,6 +13,7 @@ names. Codes are `core.errors.ErrorCode` values.
 
 from __future__ import annotations
 
+import re
 import unicodedata
 from collections.abc import Iterable
 from dataclasses import dataclass, field
@@ -21,6 +22,20 @@ from typing import Any
 from core.errors import ValidationFailed
 
 NAME_MAX_CHARS = 200
+MINUTES_PER_DAY = 24 * 60
+_TIME_OF_DAY = re.compile(r"(?:([01]\d|2[0-3]):([0-5]\d)|24:00)")
+
+
+def minutes_of_day(value: object, *, allow_24: bool) -> int | None:
+    """Minutes since midnight of a "HH:MM" time of day, 00:00 to 23:59, and "24:00" (as
+    1440, the end of a day) when `allow_24`; None when the value is anything else. The one
+    rule for opening hours and schedule dayparts."""
+    match = _TIME_OF_DAY.fullmatch(value) if isinstance(value, str) else None
+    if match is None:
+        return None
+    if match.group(1) is None:
+        return MINUTES_PER_DAY if allow_24 else None
+    return int(match.group(1)) * 60 + int(match.group(2))
 
 
 @dataclass

@@ -7,10 +7,11 @@ with an Operation each, see `device_edge.routing`), import it below and add ONE 
 
 from __future__ import annotations
 
-from starlette.applications import Starlette
+import time
+
 from starlette.middleware import Middleware
 from starlette.routing import BaseRoute
-from starlette.types import Receive, Scope, Send
+from starlette.types import ASGIApp, Receive, Scope, Send
 
 from core.bootstrap import Services
 from core.config import Settings, StorageBackend
@@ -25,6 +26,9 @@ from http_common.lifespan import services_lifespan
 from http_common.process import process_settings
 from http_common.security_headers import SecuredStarlette, security_headers
 from http_common.storage_routes import content_routes
+from telemetry.http import HttpMetrics
+from telemetry.public import public_metrics_routes
+from telemetry.tracing import configure_tracing, traced_asgi
 
 HEALTH_OPERATIONS = {
     "/healthz": Operation(
@@ -40,6 +44,14 @@ HEALTH_OPERATIONS = {
         replies=(Reply(200, "Ready"), Reply(503, "Not ready; `checks` says why")),
     ),
 }
+
+METRICS_OPERATION = Operation(
+    operation_id="metrics",
+    summary="Prometheus metrics (only with METRICS_PUBLIC=true, and METRICS_TOKEN as bearer)",
+    tags=("meta",),
+    replies=(Reply(200, "The metrics, Prometheus text format", media_type="text/plain"),),
+    errors={401: ("unauthenticated",)},
+)
 
 CONTENT_OPERATION = Operation(
     operation_id="getContent",
@@ -87,27 +99,36 @@ class EdgeApp(SecuredStarlette):
     carries the same precomputed security headers as every other."""
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if (
-            scope["type"] == "http"
-            and scope["path"] == plan.PATH
-            and scope["method"] == "GET"
-            and await plan.answered_not_modified(self, scope, send, self.security_headers)
-        ):
-            return
+        if scope["type"] == "http" and scope["path"] == plan.PATH and scope["method"] == "GET":
+            started = time.perf_counter()
+            if await plan.answered_not_modified(self, scope, send, self.security_headers):
+                if self.http_metrics is not None:  # the middleware that counts was skipped
+                    elapsed = time.perf_counter() - started
+                    self.http_metrics.observe(plan.PATH, "GET", 304, elapsed)
+                return
         await super().__call__(scope, receive, send)
 
 
-def create_app(settings: Settings | None = None, services: Services | None = None) -> Starlette:
-    # No arguments: uvicorn's factory call, so this app owns the process (its logging too).
+def create_app(settings: Settings | None = None, services: Services | None = None) -> ASGIApp:
+    # No arguments: uvicorn's factory call, so this app owns the process (its logging and,
+    # if OTEL_* ask for them, its traces too: then the app comes inside the tracing middleware).
+    owned = settings is None and services is None
     settings = settings or (services.settings if services else process_settings())
+    if owned:
+        configure_tracing("edge")
     app = EdgeApp(
-        routes=[*edge_routes(), *local_content_routes(settings, services)],
+        routes=[
+            *edge_routes(),
+            *local_content_routes(settings, services),
+            *[describe(route, METRICS_OPERATION) for route in public_metrics_routes(settings)],
+        ],
         middleware=[Middleware(CatchAllMiddleware), *forwarded_middleware(settings)],
         exception_handlers=EXCEPTION_HANDLERS,
-        lifespan=services_lifespan(settings, services),
+        lifespan=services_lifespan(settings, services, "edge"),
         security_headers=security_headers(settings, public_url=settings.public_edge_url),
+        http_metrics=HttpMetrics("edge") if settings.metrics_enabled else None,
     )
     app.state.settings = settings
     if services is not None:
         app.state.services = services
-    return app
+    return traced_asgi(app) if owned else app

@@ -28,7 +28,7 @@ from pathlib import Path
 from typing import IO
 
 from core.config import Settings
-from ops.cli.processes import _die_with_parent, process_argv
+from ops.cli.processes import _die_with_parent, metrics_environment, process_argv
 
 ROOT = Path(__file__).resolve().parents[1]
 KINDS = ("api", "edge", "worker", "scheduler")
@@ -74,6 +74,8 @@ def settings_env(
         "JWT_KEYS": json.dumps({"faults": secrets.token_urlsafe(32)}),
         "JWT_ACTIVE_KID": "faults",
         "STORAGE_SIGNING_SECRET": secrets.token_urlsafe(32),
+        # Each process's metrics listener on a port of this stack's own (docs/metrics.md).
+        **{f"METRICS_{kind.upper()}_PORT": str(free_port()) for kind in KINDS},
     }
     values.update({name: value for name, value in PLAN_SETTINGS.items() if name in SETTING_NAMES})
     return values
@@ -192,7 +194,8 @@ class Stack:
             kind: AppProcess(
                 kind,
                 process_argv(kind, parsed, WORKER_ARGS if kind == "worker" else ()),
-                self.env,
+                # As `signage up` runs them: one metrics directory per kind.
+                {**self.env, **metrics_environment(kind, self.env)},
                 self.work_dir / f"{kind}.log",
             )
             for kind in KINDS

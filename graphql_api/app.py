@@ -5,13 +5,12 @@ from __future__ import annotations
 
 import structlog
 from cross_web import HTTPException
-from starlette.applications import Starlette
 from starlette.middleware import Middleware
 from starlette.middleware.cors import CORSMiddleware
 from starlette.requests import Request
 from starlette.responses import HTMLResponse, Response
 from starlette.routing import BaseRoute, Route, WebSocketRoute
-from starlette.types import Receive, Scope, Send
+from starlette.types import ASGIApp, Receive, Scope, Send
 from starlette.websockets import WebSocket
 from strawberry.subscriptions import GRAPHQL_TRANSPORT_WS_PROTOCOL
 
@@ -33,6 +32,9 @@ from http_common.process import process_settings
 from http_common.security_headers import SecuredStarlette, security_headers
 from http_common.storage_routes import upload_routes
 from queueing.plan_changes import install_plan_change_sink
+from telemetry.http import HttpMetrics
+from telemetry.public import public_metrics_routes
+from telemetry.tracing import configure_tracing, traced_asgi
 
 MAX_SUBSCRIPTIONS_PER_CONNECTION = 20
 log = structlog.get_logger(__name__)
@@ -115,9 +117,13 @@ def _cors(settings: Settings) -> list[Middleware]:
     ]
 
 
-def create_app(settings: Settings | None = None, services: Services | None = None) -> Starlette:
-    # No arguments: uvicorn's factory call, so this app owns the process (its logging too).
+def create_app(settings: Settings | None = None, services: Services | None = None) -> ASGIApp:
+    # No arguments: uvicorn's factory call, so this app owns the process (its logging and,
+    # if OTEL_* ask for them, its traces too: then the app comes inside the tracing middleware).
+    owned = settings is None and services is None
     settings = settings or (services.settings if services else process_settings())
+    if owned:
+        configure_tracing("api")
     # Programming and fleet mutations enqueue plan regeneration (broker built on first use).
     install_plan_change_sink(settings)
     graphql_app = ConsoleGraphQL(
@@ -140,12 +146,14 @@ def create_app(settings: Settings | None = None, services: Services | None = Non
             WebSocketRoute("/graphql", graphql_app),
             *_storage_routes(settings, services),
             *csv_export.routes,
+            *public_metrics_routes(settings),
         ],
         middleware=[*forwarded_middleware(settings), *_cors(settings)],
-        lifespan=services_lifespan(settings, services),
+        lifespan=services_lifespan(settings, services, "api"),
         security_headers=security_headers(settings, public_url=settings.public_api_url),
+        http_metrics=HttpMetrics("api") if settings.metrics_enabled else None,
     )
     app.state.settings = settings
     if services is not None:
         app.state.services = services
-    return app
+    return traced_asgi(app) if owned else app

@@ -20,8 +20,8 @@ from strawberry.types.info import Info
 
 from core.bootstrap import Services
 from core.errors import Unauthenticated
-from core.identity.actor import Actor
 from core.identity.sessions import AuthenticatedSession, authenticate_session
+from core.kernel.actor import Actor
 from http_common.bearer import bearer_token
 
 LoaderT = TypeVar("LoaderT")

@@ -55,6 +55,7 @@ from core.errors import (
     ValidationFailed,
 )
 from graphql_api.error_log import log_backend_unavailable
+from graphql_api.metrics import count_typed_error
 
 
 @strawberry.enum(description="Machine-readable reason of an error; stable across releases.")
@@ -265,7 +266,14 @@ def _field_errors(exc: ValidationFailed) -> list[FieldError]:
 
 
 def to_error_result(exc: DomainError) -> Error:
-    """The typed error result for a domain error (the most specific type that fits)."""
+    """The typed error result for a domain error (the most specific type that fits),
+    counted in `signage_graphql_errors_total`."""
+    result = _error_result(exc)
+    count_typed_error(result.code.value)
+    return result
+
+
+def _error_result(exc: DomainError) -> Error:
     if isinstance(exc, ValidationFailed):
         errors = _field_errors(exc)
         first = errors[0]

@@ -13,7 +13,7 @@ from typing import Any, ClassVar
 from strawberry.permission import BasePermission
 
 from core.errors import PermissionDenied
-from core.identity.actor import Permission
+from core.kernel.actor import Permission
 from graphql_api.context import AppInfo
 
 

@@ -42,6 +42,7 @@ from graphql_api.errors import (
 from graphql_api.fleet import DOMAIN as fleet
 from graphql_api.identity import DOMAIN as identity
 from graphql_api.input_rule import apply_input_rule
+from graphql_api.metrics import OperationMetrics
 from graphql_api.monitoring import DOMAIN as monitoring
 from graphql_api.pairing import DOMAIN as pairing
 from graphql_api.plans import DOMAIN as plans
@@ -81,6 +82,7 @@ def _merged(name: str, parts: list[type | None]) -> type | None:
 
 def build_schema(*, production: bool) -> strawberry.Schema:
     extensions: list[type[SchemaExtension] | Callable[[], SchemaExtension]] = [
+        OperationMetrics,  # first: it exits last and sees the final answer
         lambda: QueryDepthLimiter(max_depth=MAX_DEPTH, should_ignore=_introspection_field),
         lambda: MaxAliasesLimiter(max_alias_count=MAX_ALIASES),
         lambda: MaxTokensLimiter(max_token_count=MAX_TOKENS),

@@ -30,6 +30,7 @@ from starlette.applications import Starlette
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from core.config import Settings
+from telemetry.http import HttpMetrics, MeasuredHttp
 
 Header = tuple[bytes, bytes]
 
@@ -79,11 +80,22 @@ class SecurityHeaders:
 
 class SecuredStarlette(Starlette):
     """Starlette whose whole stack, ServerErrorMiddleware included, is wrapped in
-    `SecurityHeaders`, so every answer it gives carries the headers."""
+    `SecurityHeaders`, so every answer it gives carries the headers; and, outermost, in the
+    request metrics (`telemetry.http`) when it is given them, so every answer is counted."""
 
-    def __init__(self, *args: Any, security_headers: Sequence[Header], **kwargs: Any) -> None:
+    def __init__(
+        self,
+        *args: Any,
+        security_headers: Sequence[Header],
+        http_metrics: HttpMetrics | None = None,
+        **kwargs: Any,
+    ) -> None:
         super().__init__(*args, **kwargs)
         self.security_headers: tuple[Header, ...] = tuple(security_headers)
+        self.http_metrics = http_metrics
 
     def build_middleware_stack(self) -> ASGIApp:
-        return SecurityHeaders(super().build_middleware_stack(), self.security_headers)
+        stack: ASGIApp = SecurityHeaders(super().build_middleware_stack(), self.security_headers)
+        if self.http_metrics is not None:
+            stack = MeasuredHttp(stack, self.http_metrics)
+        return stack

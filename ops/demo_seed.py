@@ -43,9 +43,9 @@ from core.db.tables import (
     stores,
     users,
 )
-from core.identity.actor import Actor
 from core.identity.passwords import verify_password
 from core.identity.users import insert_user, prepare_new_user
+from core.kernel.actor import Actor
 from core.storage.keys import content_object_key
 
 DEMO_ADMIN_EMAIL = "admin@example.com"

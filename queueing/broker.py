@@ -20,6 +20,7 @@ from redis.backoff import NoBackoff
 from redis.retry import Retry
 
 from core.config import Settings
+from telemetry.tracing import tracing_enabled
 
 HEALTH_CHECK_INTERVAL_S = 30  # PING a connection idle this long before reusing it
 
@@ -49,8 +50,14 @@ def uses_stub_broker() -> bool:
 
 
 def producer_broker(settings: Settings) -> dramatiq.Broker:
-    """A broker to send with (no worker middleware): the stub under tests, else Redis."""
-    return StubBroker() if uses_stub_broker() else redis_broker(settings)
+    """A broker to send with (no worker middleware): the stub under tests, else Redis. While
+    tracing is on, each message carries the trace it was sent from."""
+    broker = StubBroker() if uses_stub_broker() else redis_broker(settings)
+    if tracing_enabled():
+        from telemetry.tracing_dramatiq import TracingMiddleware
+
+        broker.add_middleware(TracingMiddleware())
+    return broker
 
 
 class LazyBroker:

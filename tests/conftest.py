@@ -32,10 +32,53 @@ TEST_JWT_KEYS = (
 # Not the built-in dev secret: every environment but dev refuses that one.
 TEST_STORAGE_SIGNING_SECRET = "test-storage-signing-secret-0123456789abcdef"
 T0 = datetime(2026, 3, 2, 10, 0, tzinfo=UTC)  # a Monday
+_SERVICES = pytest.StashKey[ServiceURLs]()
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    """Find (or start) PostgreSQL and Redis once, in the process that runs the session.
+
+    Under pytest-xdist (`make test`) that is the controller, before it starts its workers:
+    they inherit TEST_DATABASE_URL/TEST_REDIS_URL and so share one pair of servers (on a
+    machine without any, one pair of embedded servers rather than one per worker). Each
+    worker still builds its own template database (`DatabaseFactory`)."""
+    if hasattr(config, "workerinput"):
+        return
+    urls = discover()
+    os.environ["TEST_DATABASE_URL"] = urls.postgres
+    os.environ["TEST_REDIS_URL"] = urls.redis
+    config.stash[_SERVICES] = urls
+
+
+def pytest_unconfigure(config: pytest.Config) -> None:
+    urls = config.stash.get(_SERVICES, None)
+    if urls is not None:
+        urls.stop()
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """Tests marked `long` (minutes, not seconds) run first, each next to a short one.
+
+    `make test` runs xdist with `--maxschedchunk 1`: each worker starts with two consecutive
+    tests and then takes one at a time. Interleaving puts each long test on its own worker
+    from the start, so the workers finish together instead of one long test starting last."""
+    long = [item for item in items if item.get_closest_marker("long")]
+    if not long:
+        return
+    short = [item for item in items if not item.get_closest_marker("long")]
+    ordered: list[pytest.Item] = []
+    for index, item in enumerate(long):
+        ordered.append(item)
+        if index < len(short):
+            ordered.append(short[index])
+    ordered.extend(short[len(long) :])
+    items[:] = ordered
 
 
 @pytest.fixture(scope="session")
 def service_urls() -> Iterator[ServiceURLs]:
+    """The servers `pytest_configure` found, as every test process sees them (from
+    TEST_DATABASE_URL/TEST_REDIS_URL: this starts no server)."""
     urls = discover()
     yield urls
     urls.stop()

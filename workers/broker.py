@@ -27,7 +27,9 @@ from dramatiq.middleware import AsyncIO
 import queueing.broker
 from core.config import Settings, get_settings
 from core.logging import configure_logging
+from telemetry.tracing import configure_tracing
 from workers.leader_watch import DieWithLeader
+from workers.metrics import ActorMetrics
 
 
 class ProcessLogging(dramatiq.Middleware):
@@ -46,6 +48,9 @@ def redis_broker(settings: Settings) -> RedisBroker:
     broker = queueing.broker.redis_broker(settings)
     broker.add_middleware(ProcessLogging())
     broker.add_middleware(DieWithLeader())
+    # First: Dramatiq runs the after_* hooks in reverse order, so its after_process_message
+    # runs last, once Retries has decided whether a failure is retried or final.
+    broker.add_middleware(ActorMetrics(), before=type(broker.middleware[0]))
     return broker
 
 
@@ -57,6 +62,12 @@ def make_broker() -> dramatiq.Broker:
     else:
         broker = redis_broker(get_settings())
     broker.add_middleware(AsyncIO())
+    # Last: a retry's message carries the failed attempt's trace. In the scheduler, whose
+    # main() configured tracing first, this only adds the middleware (its sends carry traces).
+    if configure_tracing("worker"):
+        from telemetry.tracing_dramatiq import TracingMiddleware
+
+        broker.add_middleware(TracingMiddleware())
     return broker
 
 

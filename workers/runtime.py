@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from core.bootstrap import Services, build_services
 from core.config import get_settings
+from telemetry.tracing import instrument_engine
 
 _services: Services | None = None
 
@@ -12,6 +13,10 @@ async def services() -> Services:
     global _services
     if _services is None:
         _services = build_services(get_settings())
+        instrument_engine(_services.engine)  # no-op unless tracing is on
+        from workers.metrics import watch
+
+        watch(_services)
     return _services
 
 

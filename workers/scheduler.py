@@ -45,6 +45,9 @@ from core.backends import backend_unavailable
 from core.clock import Clock, SystemClock
 from core.config import Settings, get_settings
 from core.logging import configure_logging
+from telemetry.collectors import FleetCollector, QueueDepthCollector
+from telemetry.process import ProcessMetrics, start_process_metrics
+from telemetry.tracing import configure_tracing
 
 log = structlog.get_logger(__name__)
 
@@ -237,13 +240,33 @@ def from_settings(settings: Settings, clock: Clock | None = None) -> Scheduler:
 def main() -> None:
     settings = get_settings()
     configure_logging(settings.log_level, json=settings.log_json)
+    configure_tracing("scheduler")  # before workers.broker is imported (it would say "worker")
     stop = threading.Event()
     signal.signal(signal.SIGTERM, lambda *_: stop.set())
     signal.signal(signal.SIGINT, lambda *_: stop.set())
     scheduler = from_settings(settings)
+    metrics = start_scheduler_metrics(settings)
     log.info("scheduler started")
-    scheduler.run(stop)
+    try:
+        scheduler.run(stop)
+    finally:
+        metrics.stop()
     log.info("scheduler stopped")
+
+
+def start_scheduler_metrics(settings: Settings) -> ProcessMetrics:
+    """The scheduler's listener also answers for what is read at scrape time: the queues of
+    every declared actor and the fleet (`telemetry.collectors`)."""
+    from workers.broker import broker
+
+    if not settings.metrics_enabled:
+        return start_process_metrics(settings, "scheduler")
+    jobs(settings)  # imports every actor module, so every queue is declared
+    collectors = [
+        QueueDepthCollector(settings, sorted(broker.get_declared_queues())),
+        FleetCollector(settings),
+    ]
+    return start_process_metrics(settings, "scheduler", extra=collectors)
 
 
 if __name__ == "__main__":

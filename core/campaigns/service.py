@@ -18,7 +18,7 @@ from core.db.enums import PlanChangeKind
 from core.db.rows import get_by_id
 from core.db.tables import campaigns, playlists, schedules
 from core.db.uow import UnitOfWork
-from core.identity.actor import Actor, Permission
+from core.kernel.actor import Actor, Permission
 from core.plans.changes import notify_plan_inputs_changed
 from core.validation import FieldErrors, clean_name, contains_pattern
 

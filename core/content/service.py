@@ -12,7 +12,7 @@ from core.content.validation import clean_tags
 from core.db.enums import ContentType
 from core.db.rows import get_by_id
 from core.db.tables import content
-from core.identity.actor import Actor, Permission
+from core.kernel.actor import Actor, Permission
 from core.validation import FieldErrors, clean_name
 
 

@@ -26,7 +26,7 @@ from core.content.rules import check_bytes, check_duration, check_mime, check_sh
 from core.db.enums import ContentType, PlanChangeKind, UploadStatus
 from core.db.tables import content, content_uploads, content_versions
 from core.errors import Conflict, NotFound
-from core.identity.actor import Actor, Permission
+from core.kernel.actor import Actor, Permission
 from core.plans.changes import notify_plan_inputs_changed
 from core.storage import content_object_key
 from core.validation import FieldErrors

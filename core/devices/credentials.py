@@ -32,7 +32,7 @@ from core.db.tables import device_refresh_tokens, devices
 from core.db.uow import UnitOfWork
 from core.devices.token_epoch import revoke_device_tokens
 from core.errors import DomainError, Unauthenticated
-from core.identity.actor import Actor
+from core.kernel.actor import Actor
 from core.security.tokens import TokenKind, TokenService, hash_secret, new_opaque_secret
 
 EPOCH_CLAIM = "epoch"

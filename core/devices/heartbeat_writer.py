@@ -50,6 +50,7 @@ from core.devices.heartbeat import (
     telemetry_connection_closed,
     write_heartbeats,
 )
+from core.metrics import HEARTBEAT_BATCH_SIZE
 
 Item = tuple[uuid.UUID, HeartbeatReport]
 LINGER_S = 0.05  # idle time after which held connections go back to the pool
@@ -90,6 +91,7 @@ class HeartbeatWriter:
         return await self._coalescer.submit((device_id, report))
 
     async def _write(self, batch: Sequence[Item]) -> list[HeartbeatAck | BaseException]:
+        HEARTBEAT_BATCH_SIZE.observe(len(batch))
         conn = await self._connection()
         try:
             acks = await write_heartbeats(self._services, batch, conn=conn)

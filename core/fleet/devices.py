@@ -22,7 +22,7 @@ from core.db.tables import device_groups, device_status_transitions, devices, st
 from core.devices.status_events import DeviceStatusEvent, publish_status_events
 from core.devices.token_epoch import revoke_device_tokens
 from core.errors import Conflict, NotFound
-from core.identity.actor import Actor, Permission
+from core.kernel.actor import Actor, Permission
 from core.plans.changes import notify_plan_inputs_changed
 from core.validation import FieldErrors, clean_text
 

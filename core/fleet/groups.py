@@ -22,7 +22,7 @@ from core.db.rows import get_by_id
 from core.db.tables import device_groups, devices, playlists, schedules
 from core.errors import Conflict
 from core.fleet.policy import GroupPolicy, validate_policy
-from core.identity.actor import Actor, Permission
+from core.kernel.actor import Actor, Permission
 from core.plans.changes import notify_plan_inputs_changed
 from core.validation import FieldErrors, clean_text
 

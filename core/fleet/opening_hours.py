@@ -24,7 +24,6 @@ one (the repeated hour when clocks fall back) at its first occurrence.
 from __future__ import annotations
 
 import itertools
-import re
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
@@ -32,13 +31,11 @@ from typing import Any
 from zoneinfo import ZoneInfo
 
 from core.scheduling.tz import local_to_utc
-from core.validation import FieldErrors
+from core.validation import MINUTES_PER_DAY, FieldErrors, minutes_of_day
 
 DAYS = ("mon", "tue", "wed", "thu", "fri", "sat", "sun")
 MAX_INTERVALS_PER_DAY = 6
-MINUTES_PER_DAY = 24 * 60
 MINUTES_PER_WEEK = 7 * MINUTES_PER_DAY
-_TIME = re.compile(r"^(?:([01]\d|2[0-3]):([0-5]\d)|24:00)$")
 
 OpeningHours = dict[str, list[dict[str, str]]]
 
@@ -71,12 +68,7 @@ def closed_all_week() -> OpeningHours:
 
 def parse_time(value: object) -> int | None:
     """Minutes since midnight of "HH:MM" (24:00 allowed, as 1440); None when malformed."""
-    match = _TIME.match(value) if isinstance(value, str) else None
-    if match is None:
-        return None
-    if match.group(1) is None:
-        return MINUTES_PER_DAY
-    return int(match.group(1)) * 60 + int(match.group(2))
+    return minutes_of_day(value, allow_24=True)
 
 
 @dataclass(frozen=True)

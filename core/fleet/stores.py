@@ -20,7 +20,7 @@ from core.db.rows import get_by_id
 from core.db.tables import devices, stores
 from core.errors import Conflict
 from core.fleet.opening_hours import validate_opening_hours
-from core.identity.actor import Actor, Permission
+from core.kernel.actor import Actor, Permission
 from core.plans.changes import notify_plan_inputs_changed
 from core.timezones import check_timezone
 from core.validation import FieldErrors, clean_text

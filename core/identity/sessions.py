@@ -29,7 +29,6 @@ from core.db.tables import user_refresh_tokens, users
 from core.db.uow import UnitOfWork
 from core.errors import RateLimited, Unauthenticated
 from core.events_bus import SESSIONS, EventBus
-from core.identity.actor import Actor
 from core.identity.passwords import (
     burn_verification,
     hash_password,
@@ -37,6 +36,7 @@ from core.identity.passwords import (
     verify_password,
 )
 from core.identity.throttle import DEFAULT_LOGIN_THROTTLE, LoginThrottle
+from core.kernel.actor import Actor
 from core.security.tokens import (
     InvalidToken,
     TokenKind,

@@ -25,13 +25,13 @@ from core.db.enums import Role
 from core.db.rows import get_by_id
 from core.db.tables import users
 from core.errors import Conflict
-from core.identity.actor import Actor, Permission
 from core.identity.passwords import MIN_PASSWORD_LENGTH, hash_password
 from core.identity.sessions import (
     end_access_tokens,
     normalize_email,
     revoke_all_refresh_tokens,
 )
+from core.kernel.actor import Actor, Permission
 from core.validation import FieldErrors, contains_pattern
 
 MAX_PASSWORD_LENGTH = 1024

@@ -1,7 +1,7 @@
 """Who is acting: passed into every service so authorization and the audit log agree.
 
 Shared kernel: identity decides who an actor is, audit records them, every service checks
-their permissions, so this lives below all of them (`core.identity.actor` re-exports it)."""
+their permissions, so this lives below all of them."""
 
 from __future__ import annotations
 

@@ -23,7 +23,7 @@ from core.db.rows import get_by_id
 from core.db.tables import incidents
 from core.errors import Conflict, ValidationFailed
 from core.events_bus import EventBus
-from core.identity.actor import Actor, Permission
+from core.kernel.actor import Actor, Permission
 from core.monitoring.events import IncidentEventKind, publish_after_commit
 from core.monitoring.models import Incident
 

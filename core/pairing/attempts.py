@@ -46,7 +46,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 from core.audit.service import record
 from core.bootstrap import Services
 from core.errors import RateLimited
-from core.identity.actor import Actor
+from core.kernel.actor import Actor
 from core.security.rate_limit import (
     Attempt,
     Budget,

@@ -22,7 +22,7 @@ from core.db.enums import ClaimFlow, ClaimStatus
 from core.db.tables import device_claims, device_groups, stores
 from core.db.uow import UnitOfWork
 from core.errors import Conflict, NotFound, ValidationFailed
-from core.identity.actor import Actor, Permission
+from core.kernel.actor import Actor, Permission
 from core.pairing.codes import display_claim_code, normalize_claim_code
 from core.pairing.repository import insert_claims, lock_claim
 from core.validation import FieldErrors, clean_text

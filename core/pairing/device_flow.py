@@ -27,8 +27,8 @@ from core.db.uow import UnitOfWork
 from core.devices.credentials import DeviceCredentials, issue_credentials
 from core.devices.registry import create_device
 from core.errors import DomainError
-from core.identity.actor import Actor
 from core.inputs import ensure_storable_json, ensure_storable_text
+from core.kernel.actor import Actor
 from core.pairing.attempts import (
     UNKNOWN_ADDRESS,
     audit_failed_attempt,

@@ -33,6 +33,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 from core.bootstrap import Services
 from core.db.enums import PlanChangeKind
 from core.db.tables import plan_changes
+from core.metrics import PLAN_PROPAGATION_SECONDS
 from core.plans.affected import affected_devices
 
 # Done changes are kept this long (for operators reading the table), then purged.
@@ -115,9 +116,30 @@ FROM (
     FROM plan_changes WHERE id = :id
 ) AS merged
 WHERE pc.id = merged.id AND pc.dispatches = :generation AND pc.done_at IS NULL
-RETURNING pc.done_at
+RETURNING pc.done_at, pc.created_at, pc.kind
 """
 )
+
+
+@dataclass(frozen=True)
+class Completion:
+    """A change all of whose batches are stored: what it was, and how long it took."""
+
+    kind: str
+    propagation: timedelta
+
+
+async def _complete(
+    conn: AsyncConnection, change_id: int, generation: int, batch: int, at: datetime
+) -> Completion | None:
+    row = (
+        await conn.execute(
+            _COMPLETE_BATCH, {"id": change_id, "generation": generation, "batch": batch, "at": at}
+        )
+    ).one_or_none()
+    if row is None or row.done_at is None:
+        return None
+    return Completion(str(row.kind), row.done_at - row.created_at)
 
 
 async def complete_batch(
@@ -125,12 +147,7 @@ async def complete_batch(
 ) -> bool:
     """Record that `batch` of dispatch `generation` stored its plans; True if that made the
     change done. A batch of an older dispatch, or of a change already done, changes nothing."""
-    row = (
-        await conn.execute(
-            _COMPLETE_BATCH, {"id": change_id, "generation": generation, "batch": batch, "at": at}
-        )
-    ).one_or_none()
-    return row is not None and row.done_at is not None
+    return await _complete(conn, change_id, generation, batch, at) is not None
 
 
 _CLAIM_OVERDUE = sa.text(
@@ -209,9 +226,16 @@ async def begin_dispatch(services: Services, change_id: int, batch_size: int) ->
 
 
 async def finish_batch(services: Services, change_id: int, generation: int, batch: int) -> bool:
-    """Record a stored batch (`complete_batch`) in a transaction of its own."""
+    """Record a stored batch (`complete_batch`) in a transaction of its own; True if that
+    made the change done, which `signage_plan_propagation_seconds` then counts (the plans and
+    ETags of every batch are published before its batch is recorded)."""
     async with services.engine.begin() as conn:
-        return await complete_batch(conn, change_id, generation, batch, services.clock.now())
+        completion = await _complete(conn, change_id, generation, batch, services.clock.now())
+    if completion is None:
+        return False
+    seconds = max(completion.propagation.total_seconds(), 0.0)
+    PLAN_PROPAGATION_SECONDS.labels(completion.kind).observe(seconds)
+    return True
 
 
 async def relay_overdue(services: Services) -> tuple[list[int], int]:

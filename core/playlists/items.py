@@ -22,7 +22,7 @@ from core.db.rows import get_by_id
 from core.db.tables import content, content_versions, playlist_items
 from core.db.uow import UnitOfWork
 from core.errors import ValidationFailed
-from core.identity.actor import Actor, Permission
+from core.kernel.actor import Actor, Permission
 from core.plans.changes import notify_plan_inputs_changed
 from core.playlists.models import PlaylistItem
 from core.playlists.service import lock_playlist

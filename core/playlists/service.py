@@ -15,7 +15,7 @@ from core.db.enums import PlanChangeKind
 from core.db.rows import get_by_id
 from core.db.tables import campaigns, device_groups, playlists, schedules
 from core.errors import Conflict
-from core.identity.actor import Actor, Permission
+from core.kernel.actor import Actor, Permission
 from core.plans.changes import notify_plan_inputs_changed
 from core.playlists.models import Playlist
 from core.validation import FieldErrors, clean_name

@@ -8,10 +8,12 @@ today, a live channel later). The route only authenticates, reads the body and t
 from __future__ import annotations
 
 import uuid
+from collections import Counter
 from collections.abc import Sequence
 
 from core.bootstrap import Services
 from core.devices.heartbeat import DeviceNotActive
+from core.metrics import POP_EVENTS
 from core.proof_of_play.ingest import ensure_batch_size, ingest_events, load_device_context
 from core.proof_of_play.models import IngestPolicy, IngestResult
 from core.proof_of_play.validation import ShapedBatch
@@ -45,4 +47,15 @@ async def record_device_plays(
             uow.conn, context, raw_events, clock=services.clock, policy=policy
         )
         await uow.commit()
+    count_outcomes(result)
     return result
+
+
+def count_outcomes(result: IngestResult) -> None:
+    """`signage_pop_events_total`, once the batch is durable."""
+    if result.accepted:
+        POP_EVENTS.labels("accepted", "").inc(result.accepted)
+    if result.duplicates:
+        POP_EVENTS.labels("duplicate", "").inc(result.duplicates)
+    for reason, count in Counter(error.code.value for error in result.errors).items():
+        POP_EVENTS.labels("rejected", reason).inc(count)

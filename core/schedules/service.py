@@ -21,7 +21,7 @@ from core.db.enums import PlanChangeKind, TargetType
 from core.db.rows import get_by_id
 from core.db.tables import schedules
 from core.db.uow import UnitOfWork
-from core.identity.actor import Actor, Permission
+from core.kernel.actor import Actor, Permission
 from core.plans.changes import notify_plan_inputs_changed
 from core.schedules.models import Schedule, ScheduleFilter, ScheduleInput
 from core.schedules.validation import check_references, validated_values

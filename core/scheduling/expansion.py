@@ -23,8 +23,9 @@ from enum import StrEnum
 from zoneinfo import ZoneInfo
 
 from core.scheduling.inputs import ScheduleInput
-from core.scheduling.rules import MINUTES_PER_DAY, Daypart
+from core.scheduling.rules import Daypart
 from core.scheduling.tz import local_date, local_to_utc, zone
+from core.validation import MINUTES_PER_DAY
 
 _ONE_DAY = timedelta(days=1)
 _ALL_WEEK = (1, 2, 3, 4, 5, 6, 7)

@@ -33,19 +33,19 @@ from pydantic import (
 )
 from pydantic_core import PydanticCustomError
 
-MINUTES_PER_DAY = 24 * 60
+from core.validation import MINUTES_PER_DAY, minutes_of_day
+
 MAX_DAYPARTS = 50
 MAX_DATE_RANGES = 100
 MAX_EXCLUSIONS = 400
 MAX_CAPS = 20
 MAX_CAP_PERIOD_S = 31 * 24 * 3600
 
-_TIME = re.compile(r"^(?:[01]\d|2[0-3]):[0-5]\d$")
 _DATE = re.compile(r"^\d{4}-\d{2}-\d{2}$")
 
 
 def _check_time(value: object, *, allow_24: bool) -> str:
-    if isinstance(value, str) and (_TIME.match(value) or (allow_24 and value == "24:00")):
+    if isinstance(value, str) and minutes_of_day(value, allow_24=allow_24) is not None:
         return value
     upper = "24:00" if allow_24 else "23:59"
     raise PydanticCustomError("invalid_time", f"Expected a time HH:MM between 00:00 and {upper}.")

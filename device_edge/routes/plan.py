@@ -15,6 +15,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
+from prometheus_client import Counter
 from pydantic import Field
 from starlette.applications import Starlette
 from starlette.requests import Request
@@ -28,6 +29,12 @@ from device_edge.routing import EdgeRoute, Operation, Reply
 from device_edge.schemas.common import ResponseModel
 
 CACHE_CONTROL = "private, no-cache"
+
+PLAN_POLLS = Counter(
+    "signage_plan_polls", "Plan polls answered: 304 not modified, or the plan sent.", ["result"]
+)
+NOT_MODIFIED = PLAN_POLLS.labels("not_modified")
+SENT = PLAN_POLLS.labels("sent")
 
 
 def requested_etags(header: str) -> set[str]:
@@ -90,6 +97,7 @@ async def answered_not_modified(
     headers.extend(extra_headers)
     await send({"type": "http.response.start", "status": 304, "headers": headers})
     await send({"type": "http.response.body", "body": b""})
+    NOT_MODIFIED.inc()
     return True
 
 
@@ -98,11 +106,14 @@ async def plan(request: Request) -> Response:
     condition = request.headers.get("if-none-match")
     current = device.plan_etag  # read with the token epoch, in the same Redis round trip
     if condition is not None and current is not None and none_match_hits(condition, current):
+        NOT_MODIFIED.inc()
         return _not_modified(current)
     services = edge_context(request).services
     computed = await get_plan(services, device.device_id)
     if condition is not None and none_match_hits(condition, computed.etag):
+        NOT_MODIFIED.inc()
         return _not_modified(computed.etag)
+    SENT.inc()
     # The canonical JSON bytes: the ETag is "sha256-" + the first 32 hex digits of their hash.
     return Response(computed.body, media_type="application/json", headers=_headers(computed.etag))
 

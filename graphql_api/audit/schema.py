@@ -15,7 +15,7 @@ from strawberry.scalars import JSON
 from core.audit.queries import AuditFilter, audit_query, details_visible
 from core.db.enums import ActorType
 from core.db.tables import audit_log
-from core.identity.actor import Actor, Permission
+from core.kernel.actor import Actor, Permission
 from graphql_api.context import AppInfo
 from graphql_api.permissions import CanRead
 from graphql_api.relay import Connection, Ordering, PageArgs, SortKey, paginate

@@ -16,9 +16,9 @@ from core.clock import Clock, SystemClock
 from core.db.engine import create_engine
 from core.db.enums import Role
 from core.errors import ValidationFailed
-from core.identity.actor import Actor
 from core.identity.passwords import MIN_PASSWORD_LENGTH
 from core.identity.users import insert_user, prepare_new_user
+from core.kernel.actor import Actor
 
 
 class UserInputError(ValueError):

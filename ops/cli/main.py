@@ -167,7 +167,7 @@ def _create_admin(args: argparse.Namespace, settings: Settings) -> int:
 
 
 def _run_one(args: argparse.Namespace, settings: Settings) -> int:
-    from ops.cli.processes import process_argv
+    from ops.cli.processes import metrics_environment, process_argv
 
     urls = {"DATABASE_URL": settings.database_url, "REDIS_URL": settings.redis_url}
     missing = [name for name, value in urls.items() if not value]
@@ -179,6 +179,7 @@ def _run_one(args: argparse.Namespace, settings: Settings) -> int:
         )
         return 2
     argv = process_argv(args.kind, settings, args.extra)
+    os.environ.update(metrics_environment(args.kind, os.environ))
     sys.stdout.flush()
     os.execv(argv[0], argv)  # noqa: S606 - replace this process so signals reach the server
     return 0  # pragma: no cover - execv does not return

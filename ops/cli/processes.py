@@ -16,9 +16,11 @@ from __future__ import annotations
 import contextlib
 import ctypes
 import os
+import shutil
 import signal
 import subprocess
 import sys
+import tempfile
 import time
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
@@ -30,6 +32,9 @@ _PR_SET_PDEATHSIG = 1
 
 # uvicorn's --log-config: hands every uvicorn process to http_common.process's logging hook.
 UVICORN_LOG_CONFIG = Path(__file__).resolve().parents[2] / "http_common" / "uvicorn_logging.json"
+
+# prometheus-client's variable for its multiprocess mode (`telemetry.exposition`).
+MULTIPROCESS_ENV = "PROMETHEUS_MULTIPROC_DIR"
 
 APP_FACTORIES = {
     "api": "graphql_api.app:create_app",
@@ -71,11 +76,24 @@ def process_argv(kind: str, settings: Settings, extra: Sequence[str] = ()) -> li
     return [*argv, *extra]
 
 
+def metrics_environment(kind: str, env: Mapping[str, str]) -> dict[str, str]:
+    """PROMETHEUS_MULTIPROC_DIR for one process of `kind`: a new, empty directory of its own
+    (under the operator's PROMETHEUS_MULTIPROC_DIR if set, else the system's temporary
+    directory). Every process of the kind (uvicorn's workers, Dramatiq's) inherits it and
+    writes its figures there; a fresh one per start, so no dead process's figures from an
+    earlier run are summed in (`telemetry.exposition`)."""
+    base = env.get(MULTIPROCESS_ENV) or None
+    if base is not None:
+        Path(base).mkdir(parents=True, exist_ok=True)
+    return {MULTIPROCESS_ENV: tempfile.mkdtemp(prefix=f"signage-metrics-{kind}-", dir=base)}
+
+
 @dataclass
 class Child:
     name: str
     argv: list[str]
     process: subprocess.Popen[bytes]
+    metrics_dir: str | None = None
 
     @property
     def pid(self) -> int:
@@ -88,14 +106,15 @@ class Supervisor:
     children: list[Child] = field(default_factory=list)
 
     def start(self, name: str, argv: list[str]) -> Child:
+        metrics = metrics_environment(name, self.env)
         process = subprocess.Popen(  # noqa: S603 - argv is built by process_argv
             argv,
-            env=dict(self.env),
+            env={**self.env, **metrics},
             stdin=subprocess.DEVNULL,
             start_new_session=True,
             preexec_fn=_die_with_parent(),  # safe: no other threads run while we spawn
         )
-        child = Child(name, argv, process)
+        child = Child(name, argv, process, metrics[MULTIPROCESS_ENV])
         self.children.append(child)
         return child
 
@@ -121,6 +140,8 @@ class Supervisor:
                 _kill_group(child.pid)
                 codes[child.name] = child.process.wait()
             _kill_group(child.pid)  # forked helpers that outlived their leader
+            if child.metrics_dir is not None:
+                shutil.rmtree(child.metrics_dir, ignore_errors=True)
         self.children.clear()
         return codes
 

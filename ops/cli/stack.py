@@ -242,6 +242,27 @@ def _announce(settings: Settings, credential: str | None) -> None:
         f"  device edge           {edge}/v1/device",
         f"  health                {api}/healthz  {api}/readyz  {edge}/readyz",
     ]
+    lines += metrics_lines(settings)
     if credential:
         lines.append(f"  demo admin login      {credential}")
     print("\n".join(lines) + "\n", flush=True)
+
+
+def metrics_lines(settings: Settings) -> list[str]:
+    """Where each process serves its Prometheus metrics (docs/metrics.md)."""
+    if not settings.metrics_enabled:
+        return ["  metrics               off (METRICS_ENABLED=false)"]
+    host = _local(settings.metrics_host)
+    ports = (
+        ("api", settings.metrics_api_port),
+        ("edge", settings.metrics_edge_port),
+        ("worker", settings.metrics_worker_port),
+        ("scheduler", settings.metrics_scheduler_port),
+    )
+    served = [f"{kind} http://{host}:{port}/metrics" for kind, port in ports if port]
+    lines = [f"  metrics (Prometheus)  {'  '.join(served[:2])}"]
+    if served[2:]:
+        lines.append(f"                        {'  '.join(served[2:])}")
+    if settings.metrics_token is not None:
+        lines.append("                        (Authorization: Bearer $METRICS_TOKEN)")
+    return lines

@@ -16,7 +16,7 @@ import sqlalchemy as sa
 from core.bootstrap import Services
 from core.db.enums import Role
 from core.db.tables import device_groups, devices, stores
-from core.identity.actor import Actor
+from core.kernel.actor import Actor
 from core.plans.changes import plan_inputs_channel
 from core.storage import ObjectStorage
 from tests.core_programming.helpers import make_user

@@ -11,7 +11,7 @@ import sqlalchemy as sa
 from core.bootstrap import Services
 from core.db.enums import Role
 from core.db.tables import audit_log, users
-from core.identity.actor import Actor
+from core.kernel.actor import Actor
 
 
 async def make_user(services: Services, role: Role) -> Actor:

@@ -19,7 +19,7 @@ from core.campaigns.service import (
 )
 from core.db.tables import campaigns, playlists, schedules
 from core.errors import NotFound, PermissionDenied, ValidationFailed
-from core.identity.actor import Actor
+from core.kernel.actor import Actor
 from core.playlists.service import create_playlist
 from core.schedules.models import ScheduleInput
 from core.schedules.service import create_schedule

@@ -13,7 +13,7 @@ from core.content.service import create_content, update_content
 from core.db.enums import ContentType
 from core.db.tables import content
 from core.errors import NotFound, PermissionDenied, ValidationFailed
-from core.identity.actor import Actor
+from core.kernel.actor import Actor
 from tests.core_programming.helpers import audit_rows
 
 

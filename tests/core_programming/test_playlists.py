@@ -16,7 +16,7 @@ from core.content.service import create_content
 from core.content.uploads import finalize_upload, request_upload
 from core.db.tables import device_groups, playlists
 from core.errors import NotFound, PermissionDenied, ValidationFailed
-from core.identity.actor import Actor
+from core.kernel.actor import Actor
 from core.playlists.items import (
     add_item,
     remove_item,

@@ -13,7 +13,7 @@ from core.campaigns.service import create_campaign
 from core.db.enums import TargetType
 from core.db.tables import schedules
 from core.errors import NotFound, PermissionDenied, ValidationFailed
-from core.identity.actor import Actor
+from core.kernel.actor import Actor
 from core.playlists.models import Playlist
 from core.playlists.service import create_playlist
 from core.schedules.models import ScheduleFilter, ScheduleInput

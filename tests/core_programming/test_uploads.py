@@ -24,7 +24,7 @@ from core.content.uploads import (
 from core.db.enums import UploadStatus
 from core.db.tables import content_uploads
 from core.errors import IntegrityMismatch, NotFound, PermissionDenied, ValidationFailed
-from core.identity.actor import Actor
+from core.kernel.actor import Actor
 from core.storage import LocalStorage, ObjectStorage
 from tests.core_programming.conftest import PlanInputsListener
 from tests.core_programming.helpers import audit_rows, sha

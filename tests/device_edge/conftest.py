@@ -13,7 +13,7 @@ from sqlalchemy import insert
 
 from core.bootstrap import Services
 from core.db.tables import device_groups, stores
-from core.identity.actor import Actor
+from core.kernel.actor import Actor
 from core.pairing.console import create_console_claims
 
 

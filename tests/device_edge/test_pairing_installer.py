@@ -14,7 +14,7 @@ from sqlalchemy import func, select
 from core.bootstrap import Services
 from core.clock import FrozenClock
 from core.db.tables import audit_log, device_claims, device_refresh_tokens, devices
-from core.identity.actor import Actor
+from core.kernel.actor import Actor
 from core.pairing.console import deny_claim
 from core.security.tokens import TokenKind, TokenService, hash_secret
 from tests.device_edge.conftest import HEARTBEAT, Placement, console_codes, error_of

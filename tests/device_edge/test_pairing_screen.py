@@ -13,7 +13,7 @@ from sqlalchemy import select
 from core.bootstrap import Services
 from core.clock import FrozenClock
 from core.db.tables import audit_log, device_claims, devices
-from core.identity.actor import Actor
+from core.kernel.actor import Actor
 from core.pairing.console import approve_claim, deny_claim
 from core.security.tokens import hash_secret
 from tests.conftest import T0

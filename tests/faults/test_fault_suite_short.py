@@ -30,7 +30,7 @@ from faults.stack import KEY_PREFIX
 from faults.suite import FaultResult, Suite, SuiteOptions
 from simulator.records import read_acked
 
-pytestmark = pytest.mark.slow
+pytestmark = [pytest.mark.slow, pytest.mark.long]
 
 
 @pytest.fixture

@@ -26,7 +26,7 @@ from graphql_api.app import create_app as create_api
 from tests.device_edge.conftest import create_placement, pair
 from tests.graphql_api.helpers import create_user_and_token, serve
 
-pytestmark = pytest.mark.slow
+pytestmark = [pytest.mark.slow, pytest.mark.long]
 
 ROOT = Path(__file__).resolve().parents[2]
 SCHEMATHESIS = Path(sys.executable).with_name("schemathesis")

@@ -19,7 +19,7 @@ import sqlalchemy as sa
 from core.bootstrap import Services
 from core.db.enums import Role
 from core.db.tables import audit_log
-from core.identity.actor import ROLE_PERMISSIONS
+from core.kernel.actor import ROLE_PERMISSIONS
 from graphql_api.permissions import IsAuthenticated, _HasPermission
 from graphql_api.schema import schema
 from tests.graphql_api.helpers import (

@@ -22,7 +22,7 @@ from core.content.service import create_content
 from core.content.uploads import finalize_upload, request_upload
 from core.db.enums import Role
 from core.db.tables import audit_log
-from core.identity.actor import Actor
+from core.kernel.actor import Actor
 from core.playlists.items import add_item
 from core.playlists.service import create_playlist
 from core.schedules.models import ScheduleInput

@@ -16,7 +16,7 @@ from core.db.enums import Role
 from core.db.tables import audit_log
 from core.errors import Conflict, NotFound, PermissionDenied, ValidationFailed
 from core.events_bus import INCIDENTS, EventBus
-from core.identity.actor import Actor
+from core.kernel.actor import Actor
 from core.monitoring.incidents import acknowledge_incident, resolve_incident
 from core.monitoring.models import Incident
 from core.monitoring.sweep import run_sweep

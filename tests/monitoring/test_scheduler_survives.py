@@ -133,8 +133,10 @@ async def test_the_scheduler_keeps_running_through_a_redis_outage_and_enqueues_a
         with capture_logs() as logs:
             sched = make_scheduler(proxy.url)
             async with asyncio.timeout(60), running(sched) as [loop]:
-                await until(lambda: sched.leading)
-                assert await sweeps_enqueued(direct_redis, redis_prefix) == 1
+                # Leading is set before the tick's first enqueue: wait for the enqueue itself.
+                await until(lambda: sweeps_are(direct_redis, redis_prefix, 1))
+                await ticked(sched)
+                assert await sweeps_enqueued(direct_redis, redis_prefix) == 1  # and only one
 
                 await proxy.cut()
                 clock.advance(SWEEP)  # the next sweep falls due during the outage

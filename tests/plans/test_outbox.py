@@ -26,7 +26,7 @@ from core.clock import FrozenClock
 from core.db.enums import PlanChangeKind, Role
 from core.db.tables import plan_changes, schedules
 from core.devices.heartbeat import plan_etag_key
-from core.identity.actor import Actor
+from core.kernel.actor import Actor
 from core.plans import cached_etag, outbox, regenerate
 from core.plans.triggers import install_sink
 from core.schedules.service import set_schedule_enabled

@@ -12,7 +12,7 @@ from core.bootstrap import Services
 from core.db.enums import Role
 from core.devices.heartbeat import DeviceNotActive
 from core.errors import PermissionDenied, RateLimited, ValidationFailed
-from core.identity.actor import Actor
+from core.kernel.actor import Actor
 from core.proof_of_play.reports import (
     GroupBy,
     ReportFilter,

@@ -22,7 +22,9 @@ from tests.stack.support import ROOT
 PYPROJECT = tomllib.loads((ROOT / "pyproject.toml").read_text())
 RUNTIME = [Requirement(r) for r in PYPROJECT["project"]["dependencies"]]
 EXTRAS = PYPROJECT["project"]["optional-dependencies"]
-EVERYTHING = RUNTIME + [Requirement(r) for name in ("dev", "embedded") for r in EXTRAS[name]]
+EVERYTHING = RUNTIME + [
+    Requirement(r) for name in ("dev", "embedded", "otel") for r in EXTRAS[name]
+]
 LOCK = ROOT / "requirements" / "lock.txt"
 RUNTIME_LOCK = ROOT / "requirements" / "runtime.txt"
 

@@ -36,6 +36,7 @@ from tests.stack.support import clean_env, free_port
 pytestmark = pytest.mark.slow
 
 READY_TIMEOUT_S = 180.0
+METRICS_KINDS = ("API", "EDGE", "WORKER", "SCHEDULER")
 STOP_TIMEOUT_S = 90.0
 
 
@@ -81,6 +82,7 @@ def start(data_dir: Path, cwd: Path, log: Path, settings: dict[str, str] | None 
             "SIGNAGE_DATA_DIR": str(data_dir),
             "API_PORT": str(api_port),
             "EDGE_PORT": str(edge_port),
+            **{f"METRICS_{kind}_PORT": str(free_port()) for kind in METRICS_KINDS},
             **(settings or {}),
         }
     )
@@ -187,6 +189,7 @@ def stacks() -> Iterator[list[Stack]]:
             psutil.Process(pid).kill()
 
 
+@pytest.mark.long
 def test_signage_up_serves_stops_cleanly_and_keeps_its_data(
     embedded_data_dir: Path, tmp_path: Path, stacks: list[Stack]
 ) -> None:
@@ -209,6 +212,12 @@ def test_signage_up_serves_stops_cleanly_and_keeps_its_data(
     assert f"{DEMO_ADMIN_EMAIL} / {DEV_DEMO_ADMIN_PASSWORD}" in output
     assert "demo data seeded" in output
     wait_for_worker_round_trip(printed_url(first, "Redis"), "signage:", first)
+    # The banner says where each process serves its metrics, and each one does.
+    metrics = re.findall(r"(?:api|edge|worker|scheduler) (http://127\.0\.0\.1:\d+/metrics)", output)
+    assert len(metrics) == 4, output
+    for url in metrics:
+        status, text = http_get(url, accept="text/plain")
+        assert status == 200 and "signage_build_info" in text, (url, status)
 
     assert stop_with_sigint(first) == 0, first.output()
     assert alive(first.pids) == set(), first.output()
