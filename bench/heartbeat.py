@@ -257,8 +257,14 @@ async def main() -> None:
         failures = 0
         for round_no in range(1, args.rounds + 1):
             baseline, baseline_cpu = await measure(base_url, processes[1].pid, requests, load)
-            edge, edge_cpu = await measure(edge_url, processes[0].pid, requests, load)
-            bare, bare_cpu = await measure(bare_url, processes[2].pid, requests, load)
+            # The two edges swap places every round: whichever runs second writes rows the
+            # first one just updated, and that order must not be charged to the metrics.
+            if round_no % 2:
+                edge, edge_cpu = await measure(edge_url, processes[0].pid, requests, load)
+                bare, bare_cpu = await measure(bare_url, processes[2].pid, requests, load)
+            else:
+                bare, bare_cpu = await measure(bare_url, processes[2].pid, requests, load)
+                edge, edge_cpu = await measure(edge_url, processes[0].pid, requests, load)
             print(f"round {round_no}")
             report("baseline", baseline, baseline_cpu)
             report("edge", edge, edge_cpu)
