@@ -7,7 +7,7 @@ localhost:5432 for the server, REDIS_URL or localhost:6379):
 1. one store, one group of N devices with a default playlist, a weekday 09:00-17:00 group
    schedule over a 5-item playlist (set-based inserts);
 2. every device gets its current plan (the steady state a change starts from; timed too);
-3. real Dramatiq worker processes (`dramatiq workers.planning`, RedisBroker in a namespace of
+3. real Dramatiq worker processes (`dramatiq workers.plans`, RedisBroker in a namespace of
    this run) are started and idle;
 4. the schedule is changed (new dayparts, higher priority) and, after COMMIT,
    `plan_inputs_changed("schedule", [id])` is enqueued: exactly what the programming hook
@@ -119,7 +119,7 @@ def start_workers(env: dict[str, str], processes: int, threads: int, log: Path) 
         sys.executable,
         "-m",
         "dramatiq",
-        "workers.planning",
+        "workers.plans",
         "--processes",
         str(processes),
         "--threads",
@@ -182,7 +182,7 @@ async def run(devices: int, args: argparse.Namespace) -> None:
         # built explicitly: each fleet size of this run has its own prefix.
         from dramatiq.brokers.redis import RedisBroker
 
-        from workers.planning import declare_planning_actors
+        from workers.plans import declare_planning_actors
 
         broker = RedisBroker(url=redis_url, namespace=prefix + "dramatiq")
         plan_inputs_changed = declare_planning_actors(broker).plan_inputs_changed

@@ -4,9 +4,12 @@ One store with opening hours and a timezone, one group, one content item with a 
 bytes are really in object storage, a campaign, a playlist, a schedule, and an admin login.
 
 Users are created through core's user service, like the API's. The programming rows (store,
-campaign, content, playlist, group, schedule) are written directly with fixed ids in the one
-transaction that makes the seed idempotent; the core services each commit on their own and
-choose their own ids, so routing them there would give up that guarantee.
+campaign, content, playlist, group, schedule) are written with fixed ids in the one
+transaction that makes the seed idempotent (the core services each commit on their own and
+choose their own ids, so routing the writes there would give up that guarantee), but their
+values go through the same core validation as the API's first (`_validated_demo`): the
+store's timezone and opening hours, the group's policy, the schedule as a whole. A demo that
+the API would refuse is never written.
 
 Idempotence: every demo row has a fixed id, and the whole demo is written in one transaction
 keyed on the demo store. If that store exists the demo is already there and nothing is written,
@@ -43,10 +46,16 @@ from core.db.tables import (
     stores,
     users,
 )
+from core.fleet.opening_hours import validate_opening_hours
+from core.fleet.policy import validate_policy
 from core.identity.passwords import verify_password
 from core.identity.users import insert_user, prepare_new_user
 from core.kernel.actor import Actor
+from core.schedules.models import ScheduleInput
+from core.schedules.validation import validated_values
 from core.storage.keys import content_object_key
+from core.timezones import validate_timezone
+from core.validation import FieldErrors
 
 DEMO_ADMIN_EMAIL = "admin@example.com"
 # Dev mode only: documented in the README, refused outside dev mode by the CLI.
@@ -79,6 +88,7 @@ GROUP_POLICY = {
     "offline_threshold_s": 180,
     "storage_cap_bytes": 8 * 1024**3,
 }
+DEMO_TIMEZONE = "Europe/Berlin"
 SCHEDULE_RULES = {
     "dayparts": [{"weekdays": [1, 2, 3, 4, 5, 6, 7], "start": "08:00", "end": "22:00"}]
 }
@@ -170,7 +180,42 @@ async def admin_password_is(engine: AsyncEngine, email: str, password: str) -> b
     return stored is not None and verify_password(stored, password)
 
 
+@dataclass(frozen=True)
+class _ValidatedDemo:
+    timezone: str
+    opening_hours: dict[str, Any]
+    policy: dict[str, Any]
+    schedule: dict[str, Any]
+
+
+def _validated_demo() -> _ValidatedDemo:
+    """The demo's values, checked and normalised by the rules the API applies to the same
+    inputs; ValidationFailed if any of them broke a rule."""
+    errors = FieldErrors()
+    hours = validate_opening_hours(OPENING_HOURS, errors)
+    policy = validate_policy(
+        errors,
+        heartbeat_interval_seconds=GROUP_POLICY["heartbeat_interval_s"],
+        offline_threshold_seconds=GROUP_POLICY["offline_threshold_s"],
+        storage_cap_bytes=GROUP_POLICY["storage_cap_bytes"],
+    )
+    errors.raise_if_any()
+    schedule = validated_values(
+        ScheduleInput(
+            target_type=TargetType.GROUP.value,
+            target_id=GROUP_ID,
+            playlist_id=PLAYLIST_ID,
+            name="Demo opening hours",
+            campaign_id=CAMPAIGN_ID,
+            timezone=None,  # the store's own timezone
+            rules=SCHEDULE_RULES,
+        )
+    )
+    return _ValidatedDemo(validate_timezone(DEMO_TIMEZONE), dict(hours), policy.to_json(), schedule)
+
+
 async def _insert_demo(conn: AsyncConnection, storage: ContentStore, clock: Clock) -> None:
+    demo = _validated_demo()
     image = demo_png()
     sha256 = hashlib.sha256(image).hexdigest()
     mime = "image/png"
@@ -185,8 +230,8 @@ async def _insert_demo(conn: AsyncConnection, storage: ContentStore, clock: Cloc
             city="Berlin",
             area="Mitte",
             address="Alexanderplatz 1, 10178 Berlin",
-            timezone="Europe/Berlin",
-            operating_hours_json=OPENING_HOURS,
+            timezone=demo.timezone,
+            operating_hours_json=demo.opening_hours,
         )
     )
     await conn.execute(
@@ -235,20 +280,8 @@ async def _insert_demo(conn: AsyncConnection, storage: ContentStore, clock: Cloc
         insert(device_groups).values(
             id=GROUP_ID,
             name="Demo screens",
-            policy_json=GROUP_POLICY,
+            policy_json=demo.policy,
             default_playlist_id=PLAYLIST_ID,
         )
     )
-    await conn.execute(
-        insert(schedules).values(
-            id=SCHEDULE_ID,
-            name="Demo opening hours",
-            target_type=TargetType.GROUP.value,
-            target_id=GROUP_ID,
-            playlist_id=PLAYLIST_ID,
-            campaign_id=CAMPAIGN_ID,
-            timezone=None,  # the store's own timezone
-            priority=0,
-            rules_json=SCHEDULE_RULES,
-        )
-    )
+    await conn.execute(insert(schedules).values(id=SCHEDULE_ID, **demo.schedule))

@@ -2,7 +2,7 @@
 
 `core.plans.triggers` calls the installed sink with an outbox id after COMMIT; the sink sends
 `apply_plan_change(change_id)` to the `planning` queue by name. The names are the contract
-with `workers.planning`, which declares that actor on that queue (a test there checks they
+with `workers.plans`, which declares that actor on that queue (a test there checks they
 agree).
 """
 

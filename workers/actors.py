@@ -10,7 +10,7 @@ import dramatiq
 
 import workers.broker  # noqa: F401 - the broker must be set before actors are declared
 from workers import (
-    planning,  # noqa: F401 - registers the planning actors
+    plans,  # noqa: F401 - registers the planning actors
     proof_of_play,  # noqa: F401 - registers maintain_pop_partitions
 )
 from workers.monitoring import sweep_devices  # noqa: F401 - registers the monitoring sweep

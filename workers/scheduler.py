@@ -60,7 +60,7 @@ class Job:
 
 
 def jobs(settings: Settings | None = None) -> list[Job]:
-    from workers import actors, monitoring, planning, proof_of_play
+    from workers import actors, monitoring, plans, proof_of_play
 
     settings = settings or get_settings()
     return [
@@ -71,13 +71,13 @@ def jobs(settings: Settings | None = None) -> list[Job]:
             proof_of_play.MAINTENANCE_EVERY_S,
             proof_of_play.maintain_pop_partitions,
         ),
-        Job("plan-horizon-roll", planning.ROLL_EVERY_S, planning.roll_plan_horizons),
+        Job("plan-horizon-roll", plans.ROLL_EVERY_S, plans.roll_plan_horizons),
         Job(
             "plan-outbox-relay",
             settings.plan_outbox_relay_every_s,
-            planning.relay_plan_changes,
+            plans.relay_plan_changes,
         ),
-        Job("plan-reconcile", settings.plan_reconcile_every_s, planning.reconcile_plans),
+        Job("plan-reconcile", settings.plan_reconcile_every_s, plans.reconcile_plans),
     ]
 
 

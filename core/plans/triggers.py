@@ -2,7 +2,7 @@
 
 Why a seam: `core` must not import Dramatiq. The process entrypoint installs a sink (the
 API's, `queueing.plan_changes.install_plan_change_sink`, sends `apply_plan_change` to the
-planning queue by name; `workers.planning.install_plan_trigger()` does the same through the
+planning queue by name; `workers.plans.install_plan_trigger()` does the same through the
 declared actor), and `core.plans.changes.notify_plan_inputs_changed` hands each recorded
 change to it after COMMIT.
 

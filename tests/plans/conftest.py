@@ -21,7 +21,7 @@ from core.clock import FrozenClock
 from core.config import Settings
 from core.plans import PlanComputer
 from core.plans.triggers import install_sink
-from workers.planning import QUEUE, PlanningActors, declare_planning_actors, plan_trigger
+from workers.plans import QUEUE, PlanningActors, declare_planning_actors, plan_trigger
 
 
 class WorkerServices:

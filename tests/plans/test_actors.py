@@ -10,7 +10,7 @@ from core.db.enums import TargetType
 from core.plans import cached_etag, regenerate
 from tests.plans.builders import add_devices, add_schedule, make_world, plan_rows
 from tests.plans.conftest import Planning
-from workers import planning
+from workers import plans
 
 
 async def test_regenerate_plans_stores_plans_and_etags(
@@ -109,11 +109,11 @@ async def test_the_periodic_roll_moves_stale_horizons_forward(
 
 def test_the_process_actors_are_declared_with_explicit_options() -> None:
     for actor, retries in (
-        (planning.regenerate_plans, 10),
-        (planning.plan_inputs_changed, 10),
-        (planning.roll_plan_horizons, 3),
+        (plans.regenerate_plans, 10),
+        (plans.plan_inputs_changed, 10),
+        (plans.roll_plan_horizons, 3),
     ):
         assert actor.queue_name == "planning"
         assert actor.options["max_retries"] == retries
         assert actor.options["time_limit"] > 0
-    assert planning.regenerate_plans.actor_name == "regenerate_plans"
+    assert plans.regenerate_plans.actor_name == "regenerate_plans"

@@ -33,7 +33,7 @@ from core.schedules.service import set_schedule_enabled
 from tests.graphql_api.helpers import create_user_and_token, mint_device_token
 from tests.plans.builders import make_world, plan_rows
 from tests.plans.conftest import Planning, WorkerServices
-from workers.planning import declare_planning_actors, plan_trigger
+from workers.plans import declare_planning_actors, plan_trigger
 
 HEARTBEAT: dict[str, Any] = {"now_playing": None, "disk_used_bytes": 1, "counters": {}}
 
@@ -265,7 +265,7 @@ async def test_the_relay_claims_only_overdue_changes_once_per_wait(services: Ser
 def test_the_scheduler_runs_the_relay_and_the_reconciliation_as_configured(
     settings: Any,
 ) -> None:
-    from workers import planning
+    from workers import plans
     from workers.scheduler import jobs
 
     configured = settings.model_copy(
@@ -273,6 +273,6 @@ def test_the_scheduler_runs_the_relay_and_the_reconciliation_as_configured(
     )
     by_name = {job.name: job for job in jobs(configured)}
     assert by_name["plan-outbox-relay"].every_s == 7.0
-    assert by_name["plan-outbox-relay"].actor is planning.relay_plan_changes
+    assert by_name["plan-outbox-relay"].actor is plans.relay_plan_changes
     assert by_name["plan-reconcile"].every_s == 90.0
-    assert by_name["plan-reconcile"].actor is planning.reconcile_plans
+    assert by_name["plan-reconcile"].actor is plans.reconcile_plans

@@ -17,7 +17,7 @@ from structlog.testing import capture_logs
 from core.clock import FrozenClock
 from core.config import Settings
 from tests.plans.conftest import WorkerServices
-from workers.planning import QUEUE, PlanningActors, declare_planning_actors
+from workers.plans import QUEUE, PlanningActors, declare_planning_actors
 
 
 class Outcomes(Middleware):  # type: ignore[misc]

@@ -1,5 +1,5 @@
 """The API's plan-change sink (`queueing.plan_changes`) reaches the planning actor that
-`workers.planning` declares, addressed by queue and actor name only: the API process never
+`workers.plans` declares, addressed by queue and actor name only: the API process never
 imports `workers`."""
 
 from __future__ import annotations
@@ -19,13 +19,13 @@ from queueing.plan_changes import (
     plan_change_sink,
 )
 from tests.plans.conftest import Planning
-from workers import planning
+from workers import plans
 
 
 def test_the_names_match_the_declared_actor() -> None:
-    assert planning.QUEUE == PLANNING_QUEUE
-    assert planning.apply_plan_change.actor_name == APPLY_PLAN_CHANGE
-    assert planning.apply_plan_change.queue_name == PLANNING_QUEUE
+    assert plans.QUEUE == PLANNING_QUEUE
+    assert plans.apply_plan_change.actor_name == APPLY_PLAN_CHANGE
+    assert plans.apply_plan_change.queue_name == PLANNING_QUEUE
 
 
 async def test_a_handed_off_change_reaches_the_worker(

@@ -26,8 +26,10 @@ from core.db.tables import (
     stores,
     users,
 )
+from core.errors import ValidationFailed
 from core.identity.passwords import hash_password, verify_password
 from core.storage.local import LocalStorage
+from ops import demo_seed
 from ops.demo_seed import (
     DEMO_ADMIN_EMAIL,
     DEV_DEMO_ADMIN_PASSWORD,
@@ -152,3 +154,51 @@ async def test_an_existing_admin_keeps_its_password(
     assert not await admin_password_is(engine, DEMO_ADMIN_EMAIL, DEV_DEMO_ADMIN_PASSWORD)
     assert await admin_password_is(engine, DEMO_ADMIN_EMAIL, "the-operators-own-password")
     assert (await counts(engine))["users"] == 1
+
+
+@pytest.mark.parametrize(
+    ("constant", "broken"),
+    [
+        # Overlapping intervals: the API refuses them for a store.
+        (
+            "OPENING_HOURS",
+            {"mon": [{"open": "09:00", "close": "12:00"}, {"open": "11:00", "close": "13:00"}]},
+        ),
+        # A daypart ending at 25:00.
+        ("SCHEDULE_RULES", {"dayparts": [{"weekdays": [1], "start": "08:00", "end": "25:00"}]}),
+        # A threshold shorter than the heartbeat interval.
+        (
+            "GROUP_POLICY",
+            {"heartbeat_interval_s": 60, "offline_threshold_s": 30, "storage_cap_bytes": None},
+        ),
+        ("DEMO_TIMEZONE", "Mars/Olympus_Mons"),
+    ],
+)
+async def test_a_demo_the_api_would_refuse_is_never_written(
+    engine: AsyncEngine,
+    storage: LocalStorage,
+    monkeypatch: pytest.MonkeyPatch,
+    constant: str,
+    broken: object,
+) -> None:
+    """The demo's values go through the API's own validation before anything is written."""
+    monkeypatch.setattr(demo_seed, constant, broken)
+    with pytest.raises(ValidationFailed):
+        await seed_demo(
+            engine, storage=storage, clock=CLOCK, admin_password=DEV_DEMO_ADMIN_PASSWORD
+        )
+    assert await counts(engine) == {table.name: 0 for table in SEEDED_TABLES}
+
+
+async def test_the_demo_is_stored_as_the_api_normalises_it(
+    engine: AsyncEngine, storage: LocalStorage
+) -> None:
+    await seed_demo(engine, storage=storage, clock=CLOCK, admin_password=DEV_DEMO_ADMIN_PASSWORD)
+    async with engine.connect() as conn:
+        schedule = (await conn.execute(select(schedules))).one()
+        hours = await conn.scalar(select(stores.c.operating_hours_json))
+    # Every day present (the API stores a closed day as an empty list) and the rules in the
+    # API's canonical JSON.
+    assert set(hours) == {"mon", "tue", "wed", "thu", "fri", "sat", "sun"}
+    assert schedule.rules_json["dayparts"][0]["start"] == "08:00"
+    assert schedule.enabled is True and schedule.target_type == "GROUP"
