@@ -85,6 +85,9 @@ async def test_a_schedule_change_reaches_the_edge_through_the_redis_broker(
         await asyncio.sleep(0.1)
         rows = await plan_rows(services)
     assert {row.etag for row in rows.values()} == {new}
+    # The plans are visible before the actor that stored them has returned: wait until the
+    # worker has finished every message before reading what it processed.
+    await redis_planning.join()
     assert redis_planning.computer.computations == 1
     assert redis_planning.processed.of("apply_plan_change")
     assert redis_planning.processed.of("regenerate_plans")
