@@ -40,7 +40,7 @@ from tests.stack.monitoring_assets import (
     queried_metrics,
     queried_series,
 )
-from tests.stack.test_compose import _SUBSTITUTION, DEPLOYER_ENV
+from tests.stack.test_compose import DEPLOYER_ENV, substitute
 
 APP_SERVICES = ("api", "edge", "worker", "scheduler")
 MONITORING_SERVICES = ("prometheus", "grafana")
@@ -78,20 +78,6 @@ def _bind_mounts(service: dict[str, Any]) -> dict[str, tuple[Path, bool]]:
         if source.startswith("./"):
             mounts[target] = (ROOT / source, mode == ["ro"])
     return mounts
-
-
-def _substitute(value: str, env: dict[str, str]) -> str:
-    """Compose's ${VAR}, ${VAR:-default} and ${VAR:?error} substitution (as test_compose.py)."""
-
-    def one(match: re.Match[str]) -> str:
-        name, op, arg = match["name"], match["op"], match["arg"]
-        if name in env:
-            return env[name]
-        if op and op.endswith("?"):
-            raise KeyError(f"compose would refuse to start: {arg}")
-        return arg or ""
-
-    return _SUBSTITUTION.sub(one, value)
 
 
 def _strings(node: Any) -> list[str]:
@@ -489,4 +475,4 @@ def test_plain_up_needs_no_monitoring_variable(compose: dict[str, Any]) -> None:
     """Compose interpolates every service before it filters by profile: a `${VAR:?...}` in a
     monitoring service would make the core stack's `docker compose up` refuse to start."""
     for value in _strings(compose):
-        _substitute(value, CORE_ENV)  # raises KeyError on a required variable left unset
+        substitute(value, CORE_ENV)  # raises KeyError on a required variable left unset
