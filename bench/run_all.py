@@ -72,6 +72,13 @@ STEPS = (
         ("--devices", "200", "--seconds", "2", "--rounds", "1"),
     ),
     Step(
+        "graphql_overhead",
+        ("bench/graphql_overhead.py",),
+        420,
+        "authenticated { me { id } } latency vs plain JSON",
+        ("--requests", "200", "--rounds", "1"),
+    ),
+    Step(
         "plan_regen",
         ("bench/plan_regen.py", "--devices", "5000", "100000"),
         1500,

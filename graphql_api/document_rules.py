@@ -38,7 +38,9 @@ class RequireOperationName(SchemaExtension):
     def on_validate(self) -> Iterator[None]:
         context = self.execution_context
         document = context.graphql_document
-        if not self._named and document is not None and context.pre_execution_errors is None:
+        # `not`: no errors yet, whether validation has not run (None) or the validation
+        # cache has already answered (an empty list).
+        if not self._named and document is not None and not context.pre_execution_errors:
             operations = [d for d in document.definitions if isinstance(d, OperationDefinitionNode)]
             if len(operations) > 1:
                 # Set before validation runs, so Strawberry reports it and executes nothing.

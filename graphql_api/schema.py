@@ -18,11 +18,13 @@ from typing import Any
 
 import strawberry
 from strawberry.extensions import (
+    AddValidationRules,
     DisableIntrospection,
     MaxAliasesLimiter,
     MaxTokensLimiter,
     QueryDepthLimiter,
     SchemaExtension,
+    ValidationCache,
 )
 from strawberry.extensions.query_depth_limiter import IgnoreContext
 from strawberry.schema.config import StrawberryConfig
@@ -67,12 +69,21 @@ DOMAINS: list[DomainSchema] = [
 MAX_DEPTH = 10
 MAX_ALIASES = 15
 MAX_TOKENS = 2000
+DOCUMENT_CACHE_SIZE = 512  # distinct documents; an LRU, so a flood of new ones only evicts
 
 
 def _introspection_field(context: IgnoreContext) -> bool:
     # GraphiQL's introspection query is deeper than any real operation; it is disabled in
     # production, so it need not count against the depth limit in development.
     return context.field_name.startswith("__")
+
+
+# The depth and alias limits as validation rules, built once: a rule class is part of the
+# validation cache's key, and the limiter extensions would build new ones per request.
+LIMIT_RULES = [
+    *QueryDepthLimiter(max_depth=MAX_DEPTH, should_ignore=_introspection_field).validation_rules,
+    *MaxAliasesLimiter(max_alias_count=MAX_ALIASES).validation_rules,
+]
 
 
 def _merged(name: str, parts: list[type | None]) -> type | None:
@@ -83,9 +94,14 @@ def _merged(name: str, parts: list[type | None]) -> type | None:
 def build_schema(*, production: bool) -> strawberry.Schema:
     extensions: list[type[SchemaExtension] | Callable[[], SchemaExtension]] = [
         OperationMetrics,  # first: it exits last and sees the final answer
-        lambda: QueryDepthLimiter(max_depth=MAX_DEPTH, should_ignore=_introspection_field),
-        lambda: MaxAliasesLimiter(max_alias_count=MAX_ALIASES),
         lambda: MaxTokensLimiter(max_token_count=MAX_TOKENS),
+        lambda: AddValidationRules(LIMIT_RULES),
+        # Validating a document costs more than running `{ me { id } }`, and a console sends
+        # the same few documents over and over. The cache is keyed by everything validation
+        # depends on (the schema, the document, the rules), so a cached answer is the
+        # answer, errors included. (Parsing stays Strawberry's: its parse errors, e.g. the
+        # token limit, keep their error codes.)
+        lambda: ValidationCache(maxsize=DOCUMENT_CACHE_SIZE),
         RequireOperationName,
         DomainErrorCodes,
     ]
