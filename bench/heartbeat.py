@@ -31,6 +31,8 @@ import sys
 import tempfile
 import time
 import uuid
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 from pathlib import Path
 from typing import Any
 
@@ -56,6 +58,25 @@ def dsn(url: str, database: str | None = None) -> str:
     if database:
         parsed = parsed.set(database=database)
     return parsed.render_as_string(hide_password=False)
+
+
+@asynccontextmanager
+async def throwaway_database(prefix: str) -> AsyncIterator[tuple[str, str]]:
+    """A new database on DATABASE_URL's server (localhost:5432 by default), migrated to head;
+    dropped on the way out, whatever happened. Yields its name and URL."""
+    server = os.environ.get("DATABASE_URL", "postgresql://postgres@127.0.0.1:5432/postgres")
+    name = f"{prefix}_{uuid.uuid4().hex[:8]}"
+    admin = await asyncpg.connect(dsn(server, "postgres"))
+    try:
+        await admin.execute(f'CREATE DATABASE "{name}"')
+        try:
+            url = make_url(server).set(database=name).render_as_string(hide_password=False)
+            await asyncio.to_thread(upgrade, url)
+            yield name, url
+        finally:
+            await admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+    finally:
+        await admin.close()
 
 
 def free_port() -> int:
@@ -194,127 +215,124 @@ async def main() -> None:
     parser.add_argument("--tool", choices=["auto", "wrk", "asyncio"], default="auto")
     args = parser.parse_args()
 
-    server = os.environ.get("DATABASE_URL", "postgresql://postgres@127.0.0.1:5432/postgres")
     redis_url = os.environ.get("REDIS_URL", "redis://127.0.0.1:6379/0")
-    name = f"hb_bench_{uuid.uuid4().hex[:8]}"
-    admin = await asyncpg.connect(dsn(server, "postgres"))
-    await admin.execute(f'CREATE DATABASE "{name}"')
-    url = make_url(server).set(database=name).render_as_string(hide_password=False)
-    processes: list[subprocess.Popen[bytes]] = []
-    try:
-        await asyncio.to_thread(upgrade, url)
-        conn = await asyncpg.connect(dsn(url))
-        device_ids = await pair_devices(conn, args.devices)
-        env = {
-            **os.environ,
-            "DATABASE_URL": url,
-            "REDIS_URL": redis_url,
-            "REDIS_KEY_PREFIX": f"bench:{name}:",
-            "SIGNAGE_ENV": "dev",
-            "JWT_KEYS": JWT_KEYS,
-            "JWT_ACTIVE_KID": "bench",
-            "LOG_LEVEL": "WARNING",
-        }
-        settings = Settings.model_validate({k: v for k, v in env.items() if k.isupper()})
-        requests = heartbeat_requests(settings, device_ids)
+    async with throwaway_database("hb_bench") as (name, url):
+        processes: list[subprocess.Popen[bytes]] = []
+        try:
+            conn = await asyncpg.connect(dsn(url))
+            device_ids = await pair_devices(conn, args.devices)
+            env = {
+                **os.environ,
+                "DATABASE_URL": url,
+                "REDIS_URL": redis_url,
+                "REDIS_KEY_PREFIX": f"bench:{name}:",
+                "SIGNAGE_ENV": "dev",
+                "JWT_KEYS": JWT_KEYS,
+                "JWT_ACTIVE_KID": "bench",
+                "LOG_LEVEL": "WARNING",
+            }
+            settings = Settings.model_validate({k: v for k, v in env.items() if k.isupper()})
+            requests = heartbeat_requests(settings, device_ids)
 
-        edge_port, base_port, bare_port = free_port(), free_port(), free_port()
-        # The edge as deployed: metrics on, in multiprocess mode (docs/metrics.md); and the
-        # same edge with METRICS_ENABLED=false, to measure what the metrics cost.
-        processes.append(start_server("device_edge.app:create_app", metrics_env(env), edge_port))
-        processes.append(start_server("bench.baseline_app:create_app", env, base_port))
-        processes.append(
-            start_server(
-                "device_edge.app:create_app", {**env, "METRICS_ENABLED": "false"}, bare_port
+            edge_port, base_port, bare_port = free_port(), free_port(), free_port()
+            # The edge as deployed: metrics on, in multiprocess mode (docs/metrics.md); and the
+            # same edge with METRICS_ENABLED=false, to measure what the metrics cost.
+            processes.append(
+                start_server("device_edge.app:create_app", metrics_env(env), edge_port)
             )
-        )
-        edge_url, base_url = f"http://127.0.0.1:{edge_port}", f"http://127.0.0.1:{base_port}"
-        bare_url = f"http://127.0.0.1:{bare_port}"
-        await wait_up(edge_url, "/readyz")
-        await wait_up(base_url, "/")
-        await wait_up(bare_url, "/readyz")
+            processes.append(start_server("bench.baseline_app:create_app", env, base_port))
+            processes.append(
+                start_server(
+                    "device_edge.app:create_app", {**env, "METRICS_ENABLED": "false"}, bare_port
+                )
+            )
+            edge_url, base_url = f"http://127.0.0.1:{edge_port}", f"http://127.0.0.1:{base_port}"
+            bare_url = f"http://127.0.0.1:{bare_port}"
+            await wait_up(edge_url, "/readyz")
+            await wait_up(base_url, "/")
+            await wait_up(bare_url, "/readyz")
 
-        # Warm-up: every device goes online once (transition rows, epoch cache, prepared
-        # statements), so the measured run is the steady state of a fleet.
-        async with httpx.AsyncClient(base_url=edge_url) as client:
-            for spec in requests:
-                answer = await client.post(spec.path, content=spec.body, headers=dict(spec.headers))
-                answer.raise_for_status()
-        load: dict[str, Any] = {
-            "connections": args.connections,
-            "duration_s": 2,
-            "tool": args.tool,
-        }
-        await asyncio.to_thread(run_load, base_url, requests, **load)
-        await asyncio.to_thread(run_load, edge_url, requests, **load)
-        await asyncio.to_thread(run_load, bare_url, requests, **load)
+            # Warm-up: every device goes online once (transition rows, epoch cache, prepared
+            # statements), so the measured run is the steady state of a fleet.
+            async with httpx.AsyncClient(base_url=edge_url) as client:
+                for spec in requests:
+                    answer = await client.post(
+                        spec.path, content=spec.body, headers=dict(spec.headers)
+                    )
+                    answer.raise_for_status()
+            load: dict[str, Any] = {
+                "connections": args.connections,
+                "duration_s": 2,
+                "tool": args.tool,
+            }
+            await asyncio.to_thread(run_load, base_url, requests, **load)
+            await asyncio.to_thread(run_load, edge_url, requests, **load)
+            await asyncio.to_thread(run_load, bare_url, requests, **load)
 
-        # Alternate the servers, so all see the same (shared, noisy) machine.
-        load["duration_s"] = args.seconds
-        base_rps: list[float] = []
-        edge_rps: list[float] = []
-        bare_rps: list[float] = []
-        failures = 0
-        for round_no in range(1, args.rounds + 1):
-            baseline, baseline_cpu = await measure(base_url, processes[1].pid, requests, load)
-            # The two edges swap places every round: whichever runs second writes rows the
-            # first one just updated, and that order must not be charged to the metrics.
-            if round_no % 2:
-                edge, edge_cpu = await measure(edge_url, processes[0].pid, requests, load)
-                bare, bare_cpu = await measure(bare_url, processes[2].pid, requests, load)
-            else:
-                bare, bare_cpu = await measure(bare_url, processes[2].pid, requests, load)
-                edge, edge_cpu = await measure(edge_url, processes[0].pid, requests, load)
-            print(f"round {round_no}")
-            report("baseline", baseline, baseline_cpu)
-            report("edge", edge, edge_cpu)
-            report("no metrics", bare, bare_cpu)
-            base_rps.append(baseline.rps)
-            edge_rps.append(edge.rps)
-            bare_rps.append(bare.rps)
-            failures += edge.failures + bare.failures
-        ratio = statistics.median(edge_rps) / statistics.median(base_rps)
-        per_round = ", ".join(f"{e / b:.0%}" for e, b in zip(edge_rps, base_rps, strict=True))
-        print(f"ratio      {ratio:.1%} of medians (target >= 25%); per round: {per_round}")
-        metrics_ratio = statistics.median(edge_rps) / statistics.median(bare_rps)
-        print(f"metrics    edge with metrics / without: {metrics_ratio:.1%} of medians")
-        metric = {
-            "name": "heartbeat req/s, one edge process",
-            "value": round(statistics.median(edge_rps)),
-            "unit": "req/s",
-            "limit": round(statistics.median(base_rps)),
-            "limit_label": "bare Starlette endpoint, same load tool",
-            "ratio": round(ratio, 4),
-            "ratio_label": "edge / baseline (medians)",
-            "target": ">= 25%",
-            "passed": ratio >= 0.25,
-        }
-        cost = {
-            "name": "heartbeat req/s, edge with metrics",
-            "value": round(statistics.median(edge_rps)),
-            "unit": "req/s",
-            "limit": round(statistics.median(bare_rps)),
-            "limit_label": "the same edge, METRICS_ENABLED=false",
-            "ratio": round(metrics_ratio, 4),
-            "ratio_label": "with / without metrics (medians)",
-            "target": ">= 90%",
-            "passed": metrics_ratio >= 0.9,
-        }
-        print("BENCH_RESULT " + json.dumps({"bench": "heartbeat", "metrics": [metric, cost]}))
+            # Alternate the servers, so all see the same (shared, noisy) machine.
+            load["duration_s"] = args.seconds
+            base_rps: list[float] = []
+            edge_rps: list[float] = []
+            bare_rps: list[float] = []
+            failures = 0
+            for round_no in range(1, args.rounds + 1):
+                baseline, baseline_cpu = await measure(base_url, processes[1].pid, requests, load)
+                # The two edges swap places every round: whichever runs second writes rows the
+                # first one just updated, and that order must not be charged to the metrics.
+                if round_no % 2:
+                    edge, edge_cpu = await measure(edge_url, processes[0].pid, requests, load)
+                    bare, bare_cpu = await measure(bare_url, processes[2].pid, requests, load)
+                else:
+                    bare, bare_cpu = await measure(bare_url, processes[2].pid, requests, load)
+                    edge, edge_cpu = await measure(edge_url, processes[0].pid, requests, load)
+                print(f"round {round_no}")
+                report("baseline", baseline, baseline_cpu)
+                report("edge", edge, edge_cpu)
+                report("no metrics", bare, bare_cpu)
+                base_rps.append(baseline.rps)
+                edge_rps.append(edge.rps)
+                bare_rps.append(bare.rps)
+                failures += edge.failures + bare.failures
+            ratio = statistics.median(edge_rps) / statistics.median(base_rps)
+            per_round = ", ".join(f"{e / b:.0%}" for e, b in zip(edge_rps, base_rps, strict=True))
+            print(f"ratio      {ratio:.1%} of medians (target >= 25%); per round: {per_round}")
+            metrics_ratio = statistics.median(edge_rps) / statistics.median(bare_rps)
+            print(f"metrics    edge with metrics / without: {metrics_ratio:.1%} of medians")
+            metric = {
+                "name": "heartbeat req/s, one edge process",
+                "value": round(statistics.median(edge_rps)),
+                "unit": "req/s",
+                "limit": round(statistics.median(base_rps)),
+                "limit_label": "bare Starlette endpoint, same load tool",
+                "ratio": round(ratio, 4),
+                "ratio_label": "edge / baseline (medians)",
+                "target": ">= 25%",
+                "passed": ratio >= 0.25,
+            }
+            cost = {
+                "name": "heartbeat req/s, edge with metrics",
+                "value": round(statistics.median(edge_rps)),
+                "unit": "req/s",
+                "limit": round(statistics.median(bare_rps)),
+                "limit_label": "the same edge, METRICS_ENABLED=false",
+                "ratio": round(metrics_ratio, 4),
+                "ratio_label": "with / without metrics (medians)",
+                "target": ">= 90%",
+                "passed": metrics_ratio >= 0.9,
+            }
+            print("BENCH_RESULT " + json.dumps({"bench": "heartbeat", "metrics": [metric, cost]}))
 
-        online = await conn.fetchval("SELECT count(*) FROM devices WHERE status = 'online'")
-        transitions = await conn.fetchval("SELECT count(*) FROM device_status_transitions")
-        print(f"checks     {online}/{len(device_ids)} online, {transitions} transitions")
-        if online != len(device_ids) or transitions != len(device_ids) or failures:
-            raise SystemExit("the heartbeats were not all recorded exactly once per change")
-        await conn.close()
-    finally:
-        for process in processes:
-            process.terminate()
-        for process in processes:
-            process.wait(timeout=10)
-        await admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
-        await admin.close()
+            online = await conn.fetchval("SELECT count(*) FROM devices WHERE status = 'online'")
+            transitions = await conn.fetchval("SELECT count(*) FROM device_status_transitions")
+            print(f"checks     {online}/{len(device_ids)} online, {transitions} transitions")
+            if online != len(device_ids) or transitions != len(device_ids) or failures:
+                raise SystemExit("the heartbeats were not all recorded exactly once per change")
+            await conn.close()
+        finally:
+            for process in processes:
+                process.terminate()
+            for process in processes:
+                process.wait(timeout=10)
 
 
 if __name__ == "__main__":

@@ -283,6 +283,17 @@ class Settings(BaseSettings):
     def is_dev(self) -> bool:
         return self.env is not Environment.PRODUCTION
 
+    def metrics_port(self, kind: str) -> int:
+        """The metrics listener's port of a process kind (api, edge, worker, scheduler); 0 when
+        that kind has none."""
+        ports = {
+            "api": self.metrics_api_port,
+            "edge": self.metrics_edge_port,
+            "worker": self.metrics_worker_port,
+            "scheduler": self.metrics_scheduler_port,
+        }
+        return ports[kind]
+
     @property
     def local_storage_dir(self) -> Path:
         return self.storage_local_dir or (self.data_dir / "storage")

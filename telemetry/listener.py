@@ -44,16 +44,6 @@ def token_accepted(authorization: str | None, token: str | None) -> bool:
     return given is not None and hmac.compare_digest(given.encode(), token.encode())
 
 
-def port_for(settings: Settings, kind: str) -> int:
-    ports = {
-        "api": settings.metrics_api_port,
-        "edge": settings.metrics_edge_port,
-        "worker": settings.metrics_worker_port,
-        "scheduler": settings.metrics_scheduler_port,
-    }
-    return ports[kind]
-
-
 class _Server(ThreadingHTTPServer):
     daemon_threads = True
     allow_reuse_address = True
@@ -120,7 +110,7 @@ def start_listener(
 
     A port that cannot be bound is logged, not fatal: the process's real work matters more
     than its figures, and the operator sees the target down in Prometheus."""
-    port = port_for(settings, kind)
+    port = settings.metrics_port(kind)
     if not settings.metrics_enabled or port == 0:
         return None
     token = settings.metrics_token.get_secret_value() if settings.metrics_token else None

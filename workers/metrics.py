@@ -41,6 +41,7 @@ LAST_SUCCESS = Gauge(
 )
 
 
+# This worker process's metrics (one per process: set when Dramatiq boots it).
 _process: ProcessMetrics | None = None
 
 
@@ -57,17 +58,16 @@ class ActorMetrics(dramatiq.Middleware):
     def __init__(self) -> None:
         self._started: dict[str, float] = {}
         self._lock = threading.Lock()
-        self._process: ProcessMetrics | None = None
 
     def after_process_boot(self, broker: dramatiq.Broker) -> None:
         """Each worker process opens this kind's listener (SO_REUSEPORT) and samples its
         runtime; its services (the pools) are created later, on first use (`watch`)."""
         global _process
-        self._process = _process = start_process_metrics(get_settings(), "worker")
+        _process = start_process_metrics(get_settings(), "worker")
 
     def before_worker_shutdown(self, broker: dramatiq.Broker, worker: Any) -> None:
-        if self._process is not None:
-            self._process.stop()
+        if _process is not None:
+            _process.stop()
 
     def before_process_message(self, broker: dramatiq.Broker, message: MessageProxy) -> None:
         with self._lock:

@@ -25,14 +25,11 @@ class FleetFigures:
     plan_changes_pending: int
 
 
-_DEVICES = sa.text("SELECT status, count(*) AS n FROM devices GROUP BY status")
-_BEHIND = sa.text(
-    """
-SELECT sync_state, count(*) AS n FROM devices
-WHERE status IN (:online, :offline) AND sync_state <> :in_sync
-GROUP BY sync_state
-"""
+# One pass over the devices gives both figures: by status, and behind plan by sync state.
+_DEVICES = sa.text(
+    "SELECT status, sync_state, count(*) AS n FROM devices GROUP BY status, sync_state"
 )
+_PAIRED = frozenset({DeviceStatus.ONLINE.value, DeviceStatus.OFFLINE.value})
 _INCIDENTS = sa.text(
     """
 SELECT type, severity, count(*) AS n FROM incidents
@@ -45,17 +42,11 @@ GROUP BY type, severity
 async def read_fleet_figures(engine: AsyncEngine) -> FleetFigures:
     async with engine.connect() as conn:
         devices = {str(status): 0 for status in DeviceStatus}
-        devices.update({row.status: int(row.n) for row in await conn.execute(_DEVICES)})
         behind = {state.value: 0 for state in SyncState if state is not SyncState.IN_SYNC}
-        rows = await conn.execute(
-            _BEHIND,
-            {
-                "online": DeviceStatus.ONLINE.value,
-                "offline": DeviceStatus.OFFLINE.value,
-                "in_sync": SyncState.IN_SYNC.value,
-            },
-        )
-        behind.update({row.sync_state: int(row.n) for row in rows})
+        for row in await conn.execute(_DEVICES):
+            devices[row.status] = devices.get(row.status, 0) + int(row.n)
+            if row.status in _PAIRED and row.sync_state != SyncState.IN_SYNC.value:
+                behind[row.sync_state] = behind.get(row.sync_state, 0) + int(row.n)
         rows = await conn.execute(_INCIDENTS, {"resolved": IncidentStatus.RESOLVED.value})
         incidents = {(row.type, row.severity): int(row.n) for row in rows}
         pending = await pending_count(conn)

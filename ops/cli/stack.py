@@ -253,13 +253,11 @@ def metrics_lines(settings: Settings) -> list[str]:
     if not settings.metrics_enabled:
         return ["  metrics               off (METRICS_ENABLED=false)"]
     host = _local(settings.metrics_host)
-    ports = (
-        ("api", settings.metrics_api_port),
-        ("edge", settings.metrics_edge_port),
-        ("worker", settings.metrics_worker_port),
-        ("scheduler", settings.metrics_scheduler_port),
-    )
-    served = [f"{kind} http://{host}:{port}/metrics" for kind, port in ports if port]
+    served = [
+        f"{kind} http://{host}:{settings.metrics_port(kind)}/metrics"
+        for kind in ("api", "edge", "worker", "scheduler")
+        if settings.metrics_port(kind)
+    ]
     lines = [f"  metrics (Prometheus)  {'  '.join(served[:2])}"]
     if served[2:]:
         lines.append(f"                        {'  '.join(served[2:])}")

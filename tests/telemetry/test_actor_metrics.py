@@ -202,15 +202,16 @@ def test_process_boot_and_shutdown_without_a_listener(monkeypatch: pytest.Monkey
     try:
         metrics.after_process_boot(broker)
         process = workers.metrics._process
-        assert process is not None and process is metrics._process
+        assert process is not None
         assert process.listener is None
         assert process.sampler is not None and process.sampler.process == "worker"
         assert value("signage_build_info", process="worker", version=_release()) == 1
         metrics.before_worker_shutdown(broker, None)
         assert process.sampler._stop.is_set()
     finally:
-        if metrics._process is not None and metrics._process.sampler is not None:
-            metrics._process.sampler.stop()
+        process = workers.metrics._process
+        if process is not None and process.sampler is not None:
+            process.sampler.stop()
         broker.close()
 
 
@@ -221,8 +222,9 @@ def test_process_boot_with_metrics_disabled_starts_nothing(monkeypatch: pytest.M
     broker = StubBroker()
     metrics = ActorMetrics()
     metrics.after_process_boot(broker)
-    assert metrics._process is not None
-    assert metrics._process.listener is None and metrics._process.sampler is None
+    process = workers.metrics._process
+    assert process is not None
+    assert process.listener is None and process.sampler is None
     metrics.before_worker_shutdown(broker, None)
     broker.close()
 
